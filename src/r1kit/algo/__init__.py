@@ -1,0 +1,25 @@
+"""GRPO as pure functions: tensors in, tensors out, hyper-parameters as scalars.
+
+Imports only torch. This is where a reader checks r1kit's math against the papers:
+DeepSeekMath (GRPO, arXiv 2402.03300), DeepSeek-R1 (arXiv 2501.12948), DAPO (arXiv 2503.14476),
+Dr. GRPO (arXiv 2503.20783).
+"""
+
+from r1kit.algo.advantages import ADVANTAGES, dr_grpo_advantages, group_advantages, zero_spread_groups
+from r1kit.algo.kl import k3_kl
+from r1kit.algo.logprobs import token_entropy, token_logprobs
+from r1kit.algo.losses import AGGREGATIONS, aggregate, clipped_surrogate, grpo_loss
+
+__all__ = [
+    "ADVANTAGES",
+    "AGGREGATIONS",
+    "aggregate",
+    "clipped_surrogate",
+    "dr_grpo_advantages",
+    "group_advantages",
+    "grpo_loss",
+    "k3_kl",
+    "token_entropy",
+    "token_logprobs",
+    "zero_spread_groups",
+]
