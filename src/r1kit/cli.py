@@ -1,0 +1,90 @@
+"""The `r1kit` command line.
+
+    r1kit demo [--out DIR]                                  R1-Zero on a laptop, before/after table
+    r1kit train grpo --config recipes/X.yaml [--resume] [--section.key=value ...]
+    r1kit model new --arch qwen2 --size tiny --out DIR      a tiny random model + local tokenizer
+
+Bad input is reported as one line `error: ...` with exit code 2, never a traceback.
+"""
+
+import argparse
+import sys
+
+from r1kit.errors import R1kitError
+
+
+def _cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.pipeline.demo import DemoConfig, run_demo
+    from r1kit.config import from_dict, parse_overrides
+
+    cfg = from_dict(DemoConfig, parse_overrides(extra))
+    if args.out:
+        cfg.out = args.out
+    if args.fresh:
+        cfg.reuse_base = False
+    run_demo(cfg)
+    return 0
+
+
+def _cmd_train_grpo(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.config import load_config
+    from r1kit.train.config import GRPORunConfig
+    from r1kit.train.grpo import train_grpo
+
+    cfg = load_config(GRPORunConfig, args.config, extra)
+    print(f"r1kit: GRPO run in {cfg.out_dir} ({cfg.steps} steps, model {cfg.model.name_or_path})")
+    metrics = train_grpo(cfg, resume=args.resume, progress=not args.no_progress)
+    if "eval/pass@1" in metrics:
+        print(f"held-out pass@1: {metrics['eval/pass@1']:.3f}")
+    print(f"checkpoint: {metrics['checkpoint']}\nplot: {metrics['plot']}")
+    return 0
+
+
+def _cmd_model_new(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.models import new_model
+
+    if extra:
+        raise R1kitError(f"unexpected arguments: {' '.join(extra)}")
+    path = new_model(args.arch, args.size, args.out, seed=args.seed)
+    print(f"wrote {args.arch}/{args.size} model to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="r1kit", description="DeepSeek-R1 training system: GRPO, R1-Zero, evaluation.")
+    sub = p.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="R1-Zero on a laptop: tiny base model -> eval -> GRPO -> eval")
+    demo.add_argument("--out", default=None, help="run directory (default: runs/demo-<time>)")
+    demo.add_argument("--fresh", action="store_true", help="rebuild the tiny base model even if cached")
+    demo.set_defaults(fn=_cmd_demo)
+    train = sub.add_parser("train", help="training stages").add_subparsers(dest="stage", required=True)
+    grpo = train.add_parser("grpo", help="GRPO with rule-based rewards")
+    grpo.add_argument("--config", required=True, help="recipe YAML, e.g. recipes/tiny_cpu.yaml")
+    grpo.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    grpo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grpo.set_defaults(fn=_cmd_train_grpo)
+    model = sub.add_parser("model", help="models").add_subparsers(dest="action", required=True)
+    new = model.add_parser("new", help="build a tiny random model with a locally trained tokenizer")
+    new.add_argument("--arch", default="qwen2", help="qwen2, llama or deepseek_v3")
+    new.add_argument("--size", default="tiny", help="tiny or small")
+    new.add_argument("--out", required=True)
+    new.add_argument("--seed", type=int, default=0)
+    new.set_defaults(fn=_cmd_model_new)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    try:
+        return args.fn(args, extra)
+    except R1kitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

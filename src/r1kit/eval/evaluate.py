@@ -1,0 +1,56 @@
+"""Sampled evaluation on a list of examples through the rollout engine.
+
+pass@1 is the mean accuracy over k samples per problem, averaged over problems (DeepSeek-R1
+§3, "Evaluation Setup"): it is the estimator the report uses instead of greedy decoding. The
+score is the training accuracy reward itself, so training and evaluation cannot disagree.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EvalResult:
+    pass_at_1: float
+    """Mean over problems of the mean accuracy over the k samples."""
+    n_problems: int
+    samples_per_problem: int
+    mean_length: float
+    """Mean completion length in tokens."""
+    per_problem: list[float] = field(default_factory=list)
+    """Each problem's mean accuracy over its k samples."""
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def stderr(self) -> float:
+        """Standard error of pass@1 across problems (population std / sqrt(n))."""
+        n = len(self.per_problem)
+        if n < 2:
+            return 0.0
+        var = sum((x - self.pass_at_1) ** 2 for x in self.per_problem) / n
+        return (var / n) ** 0.5
+
+
+def evaluate(engine, task, examples: list, *, template: str = "r1_zero", samples: int = 4,
+             temperature: float = 0.6, top_p: float = 0.95, max_new_tokens: int = 256,
+             stop: list[str] | tuple[str, ...] = (), seed: int = 0, prompts_per_batch: int = 64) -> EvalResult:
+    """Sample `samples` completions per example and score them with the task's verifier."""
+    from r1kit.data.templates import render_prompt
+    from r1kit.rewards import REWARDS
+    from r1kit.rollout import SamplingParams
+
+    accuracy = REWARDS["accuracy"]
+    per_problem, texts, lengths = [], [], []
+    for start in range(0, len(examples), prompts_per_batch):
+        chunk = examples[start:start + prompts_per_batch]
+        prompts = [render_prompt(ex.problem, template, engine.tokenizer) for ex in chunk]
+        params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                n=samples, stop=tuple(stop), seed=seed + start)
+        out = engine.generate(prompts, params)
+        lengths += out.completion_mask.sum(1).tolist()
+        texts += out.texts
+        for i, ex in enumerate(chunk):
+            scores = [accuracy(t, ex, task) or 0.0 for t in out.texts[i * samples:(i + 1) * samples]]
+            per_problem.append(sum(scores) / samples)
+    n = len(per_problem)
+    return EvalResult(pass_at_1=sum(per_problem) / max(n, 1), n_problems=n, samples_per_problem=samples,
+                      mean_length=sum(lengths) / max(len(lengths), 1), per_problem=per_problem, texts=texts)

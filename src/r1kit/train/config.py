@@ -1,0 +1,130 @@
+"""Configuration of a GRPO run: one dataclass per concept, nested in `GRPORunConfig`.
+
+Each field's docstring-comment says what it means; recipes in `recipes/*.yaml` override the
+defaults and `--section.key=value` overrides the recipe (see r1kit.config).
+"""
+
+from dataclasses import dataclass, field
+
+from r1kit.errors import R1kitError
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = ""
+    """A local Hugging Face model directory or a hub name (e.g. Qwen/Qwen2.5-Math-1.5B)."""
+    dtype: str = "float32"
+    """Weights dtype: float32, bfloat16, float16 or auto."""
+    device: str = "auto"
+    """cpu, cuda, cuda:N, or auto (cuda when available)."""
+
+
+@dataclass
+class DataConfig:
+    task: str = "arithmetic"
+    """Task name: arithmetic, countdown or jsonl (see r1kit.data.tasks.get_task)."""
+    task_args: dict = field(default_factory=dict)
+    """Keyword arguments of the task (e.g. {digits: 5} or {path: data.jsonl})."""
+    template: str = "r1_zero"
+    """Prompt template: r1_zero (report Table 1), chat (the tokenizer's chat template), or a string with {prompt}."""
+    train_size: int = 20000
+    """Training problems drawn (cycled in a seeded shuffled order)."""
+    test_size: int = 100
+    """Held-out problems for evaluation."""
+
+
+@dataclass
+class RolloutConfig:
+    prompts_per_step: int = 8
+    """P: prompts sampled per step."""
+    group_size: int = 8
+    """G: completions per prompt (the group of GRPO's baseline); must be >= 2."""
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=lambda: ["</answer>"])
+    """Stop strings (kept in the completion so the format reward sees them)."""
+
+
+@dataclass
+class GRPOConfig:
+    advantage: str = "grpo"
+    """grpo: (r - mean) / (std + eps), population std; dr_grpo: r - mean."""
+    eps: float = 1e-4
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    """Upper clip; > clip_low is DAPO's clip-higher (the report used 10 for R1's second stage)."""
+    beta: float = 0.0
+    """KL coefficient (k3 estimator); 0 never loads the reference model."""
+    aggregation: str = "token_mean"
+    """seq_mean (GRPO), token_mean (DAPO) or constant (Dr. GRPO)."""
+    updates_per_batch: int = 1
+    """mu: policy updates per rollout batch; old logprobs are kept from the rollout."""
+    recompute_old_logp: bool = False
+    """Take old logprobs from a teacher-forced pass instead of the sampler (advised in bf16)."""
+    dynamic_sampling: bool = False
+    """DAPO: drop groups whose rewards are all equal (they carry no signal)."""
+    ref_reset_every: int = 0
+    """Reset the reference model to the current policy every N steps (report: 400); 0 = never."""
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    warmup_steps: int = 0
+    schedule: str = "constant"
+    """constant, linear or cosine decay after warmup (to min_lr_ratio * lr)."""
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    micro_batch_size: int = 0
+    """Completions per forward/backward; 0 = all at once. Smaller values accumulate gradients."""
+
+
+@dataclass
+class EvalConfig:
+    samples: int = 4
+    """k samples per problem; pass@1 is their mean accuracy."""
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 64
+    every: int = 0
+    """Evaluate on the test split every N steps (0 = only at the end)."""
+
+
+@dataclass
+class GRPORunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    rewards: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "format": 0.0})
+    """Reward components by name with weights (r1kit.rewards.REWARDS)."""
+    steps: int = 100
+    seed: int = 0
+    out_dir: str = "runs/grpo"
+    save_every: int = 50
+    """Write a checkpoint every N steps (and always at the end); 0 = only at the end."""
+    keep_checkpoints: int = 2
+    threads: int = 0
+    """torch CPU threads; 0 = torch's default."""
+
+    def __post_init__(self) -> None:
+        if self.rollout.group_size < 2:
+            raise R1kitError(f"rollout.group_size must be >= 2 (GRPO needs a group baseline), got {self.rollout.group_size}")
+        for name, value, low in (("steps", self.steps, 1), ("rollout.prompts_per_step", self.rollout.prompts_per_step, 1),
+                                 ("rollout.max_new_tokens", self.rollout.max_new_tokens, 1),
+                                 ("grpo.updates_per_batch", self.grpo.updates_per_batch, 1)):
+            if value < low:
+                raise R1kitError(f"{name} must be >= {low}, got {value}")
+        if self.grpo.advantage not in ("grpo", "dr_grpo"):
+            raise R1kitError(f"grpo.advantage must be grpo or dr_grpo, got {self.grpo.advantage!r}")
+        if self.grpo.aggregation not in ("seq_mean", "token_mean", "constant"):
+            raise R1kitError(f"grpo.aggregation must be seq_mean, token_mean or constant, got {self.grpo.aggregation!r}")
+        if self.optim.schedule not in ("constant", "linear", "cosine"):
+            raise R1kitError(f"optim.schedule must be constant, linear or cosine, got {self.optim.schedule!r}")
+        if self.rollout.temperature <= 0:
+            raise R1kitError("rollout.temperature must be > 0 for GRPO sampling")

@@ -1,0 +1,296 @@
+"""GRPO training, top to bottom: rollout -> rewards -> advantages -> update -> log -> checkpoint.
+
+    r1kit train grpo --config recipes/tiny_cpu.yaml [--grpo.beta=0.001 ...] [--resume]
+
+The math lives in `r1kit.algo` (pure functions); this file decides when to sample, score,
+update, log and save. One step = P prompts x G samples, scored, turned into group-relative
+advantages, then `updates_per_batch` (mu) optimizer steps on the same batch with the rollout's
+logprobs as `old_logp` (DeepSeek-R1 eq. 1). With mu = 1 the ratio is 1 and the clip never
+triggers (FIELD-NOTES); the clip matters for mu > 1.
+"""
+
+import copy
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from r1kit import algo
+from r1kit.config import save_config
+from r1kit.train.checkpoint import latest_checkpoint, load_ref_weights, load_trainer_state, save_checkpoint, set_rng_state
+from r1kit.train.config import GRPORunConfig
+from r1kit.train.forward import completion_logprobs
+from r1kit.train.metrics import MetricsLogger, plot_run
+from r1kit.train.optim import make_optimizer
+
+
+@dataclass
+class Batch:
+    """One rollout batch on the training device. B = P * G rows, each prompt's G rows contiguous."""
+    prompt_ids: torch.Tensor        # (B, Lp)
+    prompt_mask: torch.Tensor       # (B, Lp)
+    completion_ids: torch.Tensor    # (B, Lc)
+    completion_mask: torch.Tensor   # (B, Lc)
+    old_logp: torch.Tensor          # (B, Lc)
+    advantages: torch.Tensor        # (B,)
+    ref_logp: torch.Tensor | None   # (B, Lc)
+
+    def rows(self, idx: torch.Tensor) -> "Batch":
+        pick = lambda t: None if t is None else t[idx]
+        return Batch(*(pick(getattr(self, f)) for f in self.__dataclass_fields__))
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+class PromptStream:
+    """Training examples in a seeded shuffled order, reshuffled each epoch; `position` is resumable."""
+
+    def __init__(self, examples: list, seed: int, position: int = 0):
+        self.examples, self.seed, self.position = examples, seed, position
+
+    def take(self, n: int) -> list:
+        out = []
+        for _ in range(n):
+            epoch, i = divmod(self.position, len(self.examples))
+            order = list(range(len(self.examples)))
+            random.Random(self.seed * 7919 + epoch).shuffle(order)
+            out.append(self.examples[order[i]])
+            self.position += 1
+        return out
+
+
+def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt) -> dict[str, float]:
+    """One optimizer step on `batch`, accumulating gradients over micro-batches.
+
+    Each micro-batch's loss is weighted by its share of the batch's normaliser (tokens for
+    token_mean, sequences otherwise), so accumulation gives exactly the full-batch loss.
+    """
+    g, B = cfg.grpo, batch.completion_ids.shape[0]
+    micro = cfg.optim.micro_batch_size or B
+    total_tokens = batch.completion_mask.sum().clamp(min=1)
+    stats: dict[str, float] = {}
+    opt.zero_grad(set_to_none=True)
+    for start in range(0, B, micro):
+        mb = batch.rows(torch.arange(start, min(start + micro, B)))
+        logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
+                                            mb.completion_mask, cfg.rollout.temperature, with_entropy=True)
+        loss, diag = algo.grpo_loss(logp, mb.old_logp, mb.ref_logp, mb.advantages, mb.completion_mask,
+                                    clip_low=g.clip_low, clip_high=g.clip_high, beta=g.beta,
+                                    aggregation=g.aggregation, max_len=cfg.rollout.max_new_tokens)
+        share = (mb.completion_mask.sum() / total_tokens) if g.aggregation == "token_mean" else mb.completion_mask.shape[0] / B
+        (loss * share).backward()
+        m = mb.completion_mask.float()
+        diag["entropy"] = float((entropy * m).sum() / m.sum().clamp(min=1))
+        diag["loss"] = loss.item()
+        for k, v in diag.items():
+            stats[k] = stats.get(k, 0.0) + float(v) * float(share)
+    stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip))
+    opt.step()
+    return stats
+
+
+def make_batch(rollout, rewards: torch.Tensor, cfg: GRPORunConfig, device: str) -> tuple[Batch | None, torch.Tensor]:
+    """Advantages per group; with dynamic sampling, rows of zero-spread groups are dropped.
+
+    Returns (batch or None when nothing is left, per-group zero-spread mask (P,))."""
+    G = cfg.rollout.group_size
+    advantages = algo.ADVANTAGES[cfg.grpo.advantage](rewards, G, cfg.grpo.eps)          # (B,)
+    flat = algo.zero_spread_groups(rewards, G)                                           # (P,)
+    batch = Batch(rollout.prompt_ids.to(device), rollout.prompt_mask.to(device),
+                  rollout.completion_ids.to(device), rollout.completion_mask.to(device),
+                  rollout.logp.to(device), advantages.to(device), None)
+    if cfg.grpo.dynamic_sampling:
+        keep = (~flat).repeat_interleave(G).nonzero().squeeze(1).to(device)              # (B',)
+        if keep.numel() == 0:
+            return None, flat
+        batch = batch.rows(keep)
+    return batch, flat
+
+
+@torch.no_grad()
+def teacher_forced_logp(model, batch: Batch, cfg: GRPORunConfig) -> torch.Tensor:
+    """logp of the batch's completions under `model` (reference or the pre-update policy)."""
+    micro = cfg.optim.micro_batch_size or batch.completion_ids.shape[0]
+    parts = []
+    for start in range(0, batch.completion_ids.shape[0], micro):
+        mb = batch.rows(torch.arange(start, min(start + micro, batch.completion_ids.shape[0])))
+        logp, _ = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
+                                      mb.completion_mask, cfg.rollout.temperature)
+        parts.append(logp)
+    return torch.cat(parts) * batch.completion_mask                                       # (B, Lc)
+
+
+def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor) -> dict[str, float]:
+    from r1kit.data.templates import parse_completion
+
+    lengths = rollout.completion_mask.sum(1).float()                                      # (B,)
+    out = {"reward/total_mean": totals.mean().item(), "reward/total_std": totals.std(correction=0).item()}
+    for name, values in components.items():
+        v = torch.tensor([x for x in values if x is not None] or [0.0])
+        out[f"reward/{name}_mean"], out[f"reward/{name}_std"] = v.mean().item(), v.std(correction=0).item()
+    out["response_length/mean"] = lengths.mean().item()
+    out["response_length/max"] = lengths.max().item()
+    out["truncated_frac"] = sum(r == "length" for r in rollout.finish_reasons) / len(rollout.finish_reasons)
+    out["zero_spread_frac"] = flat.float().mean().item()
+    shows = [bool((parse_completion(t).reasoning or "").strip()) for t in rollout.texts]
+    out["reasoning_frac"] = sum(shows) / len(shows)
+    return out
+
+
+@dataclass
+class Run:
+    """Everything a GRPO run holds between steps."""
+    cfg: GRPORunConfig
+    dir: Path
+    device: str
+    model: object
+    tokenizer: object
+    ref_model: object | None
+    task: object
+    train: PromptStream
+    test: list
+    opt: object
+    sched: object
+    step: int = 0
+
+
+def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
+    """Load everything and validate input *before* writing anything to the run directory."""
+    from r1kit.data.tasks import get_task
+    from r1kit.errors import R1kitError
+    from r1kit.models import load_model, load_tokenizer
+
+    run_dir = Path(cfg.out_dir)
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None:
+        raise R1kitError(f"--resume: no checkpoint found in {run_dir / 'checkpoints'}")
+    if not resume and (run_dir / "metrics.jsonl").exists():
+        raise R1kitError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another out_dir")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    device = resolve_device(cfg.model.device)
+    task = get_task(cfg.data.task, **cfg.data.task_args)
+    train, test = task.examples("train", cfg.data.train_size), task.examples("test", cfg.data.test_size)
+    if not train:
+        raise R1kitError(f"task {cfg.data.task!r} has no training examples")
+    source = str(ckpt) if ckpt else cfg.model.name_or_path
+    if not source:
+        raise R1kitError("model.name_or_path is not set")
+    model = load_model(source, dtype=cfg.model.dtype, device=device)
+    tokenizer = load_tokenizer(source)
+    ref_model = None
+    if cfg.grpo.beta > 0:  # beta = 0 never loads or runs the reference model
+        ref_model = load_model(cfg.model.name_or_path, dtype=cfg.model.dtype, device=device).eval().requires_grad_(False)
+        if ckpt:
+            load_ref_weights(ckpt, ref_model)
+    opt, sched = make_optimizer(model, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, betas=cfg.optim.betas,
+                                total_steps=cfg.steps, warmup_steps=cfg.optim.warmup_steps,
+                                schedule=cfg.optim.schedule, min_ratio=cfg.optim.min_lr_ratio)
+    run = Run(cfg, run_dir, device, model, tokenizer, ref_model, task, PromptStream(train, cfg.seed), test, opt, sched)
+    if ckpt:
+        state = load_trainer_state(ckpt)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        run.step, run.train.position = state["step"], state["data_position"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    return run
+
+
+def save(run: Run) -> Path:
+    state = {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(), "step": run.step,
+             "data_position": run.train.position}
+    reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
+    return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state,
+                           ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints)
+
+
+def grpo_step(run: Run, engine) -> dict[str, float]:
+    """One GRPO step. Returns the step's metrics."""
+    from r1kit.data.templates import render_prompt
+    from r1kit.rewards import compute_rewards
+    from r1kit.rollout import SamplingParams
+
+    cfg, G = run.cfg, run.cfg.rollout.group_size
+    t0 = time.perf_counter()
+    # ---- rollout: P prompts x G samples from the current policy ----
+    examples = run.train.take(cfg.rollout.prompts_per_step)
+    prompts = [render_prompt(ex.problem, cfg.data.template, run.tokenizer) for ex in examples]
+    params = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
+                            top_p=cfg.rollout.top_p, n=G, stop=tuple(cfg.rollout.stop),
+                            seed=cfg.seed * 1_000_003 + run.step)
+    rollout = engine.generate(prompts, params)
+    t_rollout = time.perf_counter() - t0
+    # ---- rewards: rule-based, per component, weighted ----
+    group_examples = [ex for ex in examples for _ in range(G)]
+    totals, components = compute_rewards(rollout.texts, group_examples, run.task, cfg.rewards)
+    rewards = torch.tensor(totals, dtype=torch.float32)                                  # (B,)
+    # ---- advantages: group-relative (and DAPO dynamic sampling) ----
+    batch, flat = make_batch(rollout, rewards, cfg, run.device)
+    # ---- update: mu optimizer steps on this batch, old logprobs from the rollout ----
+    stats: dict[str, float] = {}
+    if batch is not None:
+        run.model.train()
+        if cfg.grpo.recompute_old_logp:
+            batch.old_logp = teacher_forced_logp(run.model, batch, cfg)
+        if run.ref_model is not None:
+            batch.ref_logp = teacher_forced_logp(run.ref_model, batch, cfg)
+        for _ in range(cfg.grpo.updates_per_batch):
+            stats = policy_update(run.model, batch, cfg, run.opt)
+        run.model.eval()
+    run.sched.step()
+    run.step += 1
+    # ---- reference reset: pi_ref <- pi_theta every N steps (report: 400) ----
+    if run.ref_model is not None and cfg.grpo.ref_reset_every and run.step % cfg.grpo.ref_reset_every == 0:
+        run.ref_model.load_state_dict(run.model.state_dict())
+    # ---- log ----
+    dt = time.perf_counter() - t0
+    n_tokens = int(rollout.completion_mask.sum())
+    return {**rollout_metrics(rollout, components, rewards, flat), **stats,
+            "lr": run.sched.get_last_lr()[0], "step_time": dt, "rollout_time": t_rollout,
+            "tokens_per_s": n_tokens / max(dt, 1e-9), "skipped_update": float(batch is None)}
+
+
+def evaluate_run(run: Run, engine) -> dict[str, float]:
+    from r1kit.eval import evaluate
+
+    e = run.cfg.eval
+    res = evaluate(engine, run.task, run.test, template=run.cfg.data.template, samples=e.samples,
+                   temperature=e.temperature, top_p=e.top_p, max_new_tokens=e.max_new_tokens,
+                   stop=run.cfg.rollout.stop, seed=run.cfg.seed)
+    return {"eval/pass@1": res.pass_at_1, "eval/response_length": res.mean_length}
+
+
+def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, console=None) -> dict:
+    """Run GRPO to cfg.steps; returns the last step's metrics (with the final eval)."""
+    from r1kit.rollout import RolloutEngine
+    from r1kit.train.progress import StepProgress
+
+    run = setup_run(cfg, resume)
+    engine = RolloutEngine(run.model, run.tokenizer)
+    logger = MetricsLogger(run.dir, resume_step=run.step)
+    metrics: dict = {}
+    with StepProgress(cfg.steps, start=run.step, enabled=progress, console=console) as bar:
+        while run.step < cfg.steps:
+            metrics = grpo_step(run, engine)
+            # ---- evaluate on held-out problems every N steps, and at the end ----
+            if (cfg.eval.every and run.step % cfg.eval.every == 0) or run.step == cfg.steps:
+                metrics.update(evaluate_run(run, engine))
+            logger.log(run.step, metrics)
+            bar.update(run.step, metrics)
+            # ---- checkpoint ----
+            if (cfg.save_every and run.step % cfg.save_every == 0) or run.step == cfg.steps:
+                save(run)
+    logger.close()
+    metrics["plot"] = str(plot_run(run.dir / "metrics.jsonl", run.dir / "plot.png"))
+    metrics["checkpoint"] = str(latest_checkpoint(run.dir))
+    return metrics

@@ -1,0 +1,31 @@
+"""AdamW with linear warmup and a constant, linear or cosine decay — shared by SFT and GRPO."""
+
+import math
+
+import torch
+
+
+def lr_multiplier(step: int, *, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float) -> float:
+    """Factor on the peak lr at optimizer step `step` (0-based): linear warmup, then decay to min_ratio."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    if schedule == "linear":
+        return 1.0 - (1.0 - min_ratio) * progress
+    if schedule == "cosine":
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown lr schedule {schedule!r}")
+
+
+def make_optimizer(model, *, lr: float, weight_decay: float, betas, total_steps: int, warmup_steps: int,
+                   schedule: str, min_ratio: float):
+    """AdamW over trainable parameters, and a LambdaLR stepped once per optimizer step."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_multiplier(s, total_steps=total_steps, warmup_steps=warmup_steps,
+                                     schedule=schedule, min_ratio=min_ratio))
+    return opt, sched
