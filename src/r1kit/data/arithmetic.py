@@ -1,0 +1,107 @@
+"""Multi-digit arithmetic (+, -, *): the toy task of r1kit's R1-Zero demo.
+
+Problems read "What is 12345 + 67890?" and the gold answer is the integer as a string.
+`solution()` writes a completion in the R1-Zero tag format, either a direct answer with empty
+reasoning or a worked per-digit trace; mixing the two makes a base model that *can* reason but
+mostly doesn't, which is the starting point RL needs to show the R1-Zero effect (FIELD-NOTES).
+
+Trace formats (one line per digit, right to left; each digit is one token in r1kit tokenizers):
+    +  "4+9+0=13"   digit + digit + carry-in = column sum; the tens digit is the next carry
+    -  "12-7-0=5"   a leading 1 marks a borrowed ten; the last term is the borrow-in
+    *  "12345*9=111105" per digit of b, then the shifted partial products summed
+"""
+
+from __future__ import annotations
+
+import random
+
+from r1kit.data.base import Example, Task, check_split, sample_distinct
+from r1kit.errors import R1kitError
+
+_OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "x": "*"}
+
+
+class ArithmeticTask(Task):
+    """`digits`-digit operands, one operator. Subtraction puts the larger operand first (no negatives)."""
+
+    name = "arithmetic"
+
+    def __init__(self, digits: int = 5, op: str = "+", seed: int = 0, test_fraction: float = 0.1):
+        if op not in _OPS or not 1 <= digits <= 30:
+            raise R1kitError(f"bad arithmetic settings: op={op!r} (use + - *), digits={digits} (1-30)")
+        self.digits, self.op, self.seed, self.test_fraction = digits, _OPS[op], seed, test_fraction
+
+    def examples(self, split: str = "train", n: int | None = 1000) -> list[Example]:
+        check_split(split)
+        rng = random.Random(f"r1kit-arith-{self.seed}-{split}-{self.digits}-{self.op}")
+        pairs = sample_distinct(rng, self._draw, split, n or 1000, self.test_fraction)
+        return [self._example(f"arith-{split}-{i:05d}", a, b) for i, (a, b) in enumerate(pairs)]
+
+    def _draw(self, rng: random.Random):
+        lo, hi = 10 ** (self.digits - 1), 10**self.digits - 1
+        a, b = rng.randint(lo, hi), rng.randint(lo, hi)
+        if self.op == "-" and a < b:
+            a, b = b, a
+        # The key is the unordered pair, so 12+34 and 34+12 land in the same split.
+        return (self.op, min(a, b), max(a, b)), (a, b)
+
+    def _example(self, id_: str, a: int, b: int) -> Example:
+        answer = {"+": a + b, "-": a - b, "*": a * b}[self.op]
+        return Example(id_, f"What is {a} {self.op} {b}?", str(answer), {"a": a, "b": b, "op": self.op})
+
+    def verify(self, answer: str | None, example: Example) -> float:
+        """Integer comparison after removing spaces and thousands commas."""
+        try:
+            if not isinstance(answer, str) or len(answer) > 100:
+                return 0.0
+            cleaned = answer.replace(" ", "").replace(",", "")
+            return 1.0 if int(cleaned) == int(example.answer) else 0.0
+        except Exception:  # not an integer (ValueError) or malformed example: wrong, never raised
+            return 0.0
+
+    def solution(self, example: Example, show_steps: bool = False) -> str:
+        """The completion that follows the R1-Zero prompt ("... Assistant:"), in tag format.
+
+        show_steps=False: " <think>\\n</think> <answer>80235</answer>" (empty reasoning).
+        show_steps=True:  the per-digit trace inside <think> before the same answer.
+        """
+        a, b, op = example.meta["a"], example.meta["b"], example.meta["op"]
+        steps = {"+": add_steps, "-": sub_steps, "*": mul_steps}[op](a, b) if show_steps else []
+        body = "".join(line + "\n" for line in steps)
+        return f" <think>\n{body}</think> <answer>{example.answer}</answer>"
+
+
+def _columns(a: int, b: int) -> list[tuple[int, int]]:
+    """Digit pairs of a and b, least significant first, the shorter one padded with 0."""
+    xs, ys = str(a)[::-1], str(b)[::-1]
+    width = max(len(xs), len(ys))
+    return [(int(xs[i]) if i < len(xs) else 0, int(ys[i]) if i < len(ys) else 0) for i in range(width)]
+
+
+def add_steps(a: int, b: int) -> list[str]:
+    """Column addition, right to left: "x+y+carry=sum"; the sum's tens digit is the next carry."""
+    lines, carry = [], 0
+    for x, y in _columns(a, b):
+        total = x + y + carry
+        lines.append(f"{x}+{y}+{carry}={total}")
+        carry = total // 10
+    return lines
+
+
+def sub_steps(a: int, b: int) -> list[str]:
+    """Column subtraction (a >= b), right to left: "x-y-borrow=d", written "1x-..." when borrowing."""
+    lines, borrow = [], 0
+    for x, y in _columns(a, b):
+        d = x - y - borrow
+        lines.append(f"{'1' if d < 0 else ''}{x}-{y}-{borrow}={d % 10}")
+        borrow = 1 if d < 0 else 0
+    return lines
+
+
+def mul_steps(a: int, b: int) -> list[str]:
+    """Long multiplication: a times each digit of b (right to left), then the shifted sum."""
+    digits = [int(d) for d in str(b)[::-1]]
+    lines = [f"{a}*{d}={a * d}" for d in digits]
+    partials = [f"{a * d}{'0' * i}" for i, d in enumerate(digits)]
+    lines.append(f"{'+'.join(partials)}={a * b}")
+    return lines

@@ -1,0 +1,236 @@
+"""Math answers: extract the final answer from a completion and check it against the gold answer.
+
+    extract_math_answer("<think>…</think> So the answer is \\boxed{\\frac{1}{2}}.")   # "\\frac{1}{2}"
+    verify_math("\\frac12", "0.5")                                                     # 1.0
+    verify_math_batch([("1,234", "1234"), ("7", "8")])                                 # [1.0, 0.0]
+
+Checks go to a shared `VerifierPool` (Math-Verify in killable worker processes, see verifier.py),
+after cheap pre-checks that settle most GSM8K-style integer answers without a round trip.
+Answers are normalised first for the forms Math-Verify 0.9 gets wrong (FIELD-NOTES): markdown
+bold, \\text{...} wrappers, \\dfrac/\\tfrac, thousands separators, a trailing period.
+Nothing here raises: a malformed or hostile answer scores 0.0.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import threading
+from fractions import Fraction
+
+from r1kit.data.templates import THINK_CLOSE, last_answer_block
+from r1kit.rewards.verifier import VerifierPool
+
+MAX_ANSWER_CHARS = 10_000  # longer "answers" are rejected: no honest final answer is this long
+_MAX_BOX_TRIES = 20  # \boxed occurrences tried from the end; bounds the work on hostile text
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")  # comma-separated digit groups: linear
+_INTEGER = re.compile(r"[-+]?\d+")
+_DECIMAL = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_WRAPPERS = ("\\text", "\\textbf", "\\mathrm", "\\mathbf", "\\mbox")
+
+log = logging.getLogger(__name__)
+fast_path = {"equal": 0, "unequal": 0, "rejected": 0}  # checks settled without a worker
+
+
+# ---- extraction ----------------------------------------------------------------------------
+
+
+def extract_math_answer(text: str | None) -> str | None:
+    """The final answer in `text`: last \\boxed{}/\\fbox{}, else <answer>…</answer>, else "final answer is X".
+
+    Only the text after the last </think> is searched when there is one, so a \\boxed{} inside
+    the reasoning is not mistaken for the final answer.
+    """
+    if not isinstance(text, str):
+        return None
+    cut = text.rfind(THINK_CLOSE)
+    if cut != -1:
+        text = text[cut + len(THINK_CLOSE) :]
+    for found in (last_boxed(text), last_answer_block(text), _final_answer_phrase(text)):
+        if found:
+            return found
+    return None
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} or \\fbox{...} with balanced braces (also "\\boxed 5")."""
+    ends = [len(text), len(text)]
+    for _ in range(_MAX_BOX_TRIES):
+        starts = [text.rfind(cmd, 0, end) for cmd, end in zip(("\\boxed", "\\fbox"), ends)]
+        i = max(starts)
+        if i == -1:
+            return None
+        which = starts.index(i)
+        ends[which] = i
+        content = _braced_argument(text, i + len(("\\boxed", "\\fbox")[which]))
+        if content:
+            return content
+    return None
+
+
+def _braced_argument(text: str, i: int) -> str | None:
+    """The {...} group starting at text[i] (after spaces); "\\boxed 5" form: the next word."""
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i >= len(text):
+        return None
+    if text[i] != "{":
+        word = text[i : i + MAX_ANSWER_CHARS].split(None, 1)[0] if text[i - 1] == " " else ""
+        return word.rstrip("$.") or None
+    j = _group_end(text, i)
+    return text[i + 1 : j].strip() if j != -1 else None
+
+
+def _group_end(text: str, i: int) -> int:
+    """Index of the brace closing the one at text[i]; -1 if never closed within MAX_ANSWER_CHARS."""
+    depth = 0
+    for j in range(i, min(len(text), i + MAX_ANSWER_CHARS)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _final_answer_phrase(text: str) -> str | None:
+    """X in "... the final answer is X" (to the end of that line), the Minerva-style phrasing."""
+    i = text.lower().rfind("final answer is")
+    if i == -1:
+        return None
+    rest = text[i + len("final answer is") :].lstrip(" :")
+    line = rest[:MAX_ANSWER_CHARS].split("\n", 1)[0].strip().rstrip(".").strip()
+    return line.strip("$").strip() or None
+
+
+# ---- normalisation and pre-checks -----------------------------------------------------------
+
+
+def normalize_answer(text: str) -> str:
+    """Rewrite forms Math-Verify misreads; the result is also what the worker receives."""
+    s = text.replace("\x00", "").strip()
+    for _ in range(3):  # nested wrappers, e.g. "**$\\text{5}$**"
+        before = s
+        if len(s) > 4 and s.startswith("**") and s.endswith("**"):
+            s = s[2:-2].strip()  # markdown bold: "**1/3**" parses to 1 otherwise
+        if len(s) > 2 and s.startswith("$") and s.endswith("$"):
+            s = s.strip("$").strip()
+        s = _unwrap_command(s)
+        s = s.rstrip(".").rstrip() if not s.endswith("..") else s  # a sentence's period, not "\\ldots"
+        if s == before:
+            break
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    if _THOUSANDS.fullmatch(s):
+        s = s.replace(",", "")  # "1,234" is a number here, not the tuple (1, 234)
+    return s
+
+
+def _unwrap_command(s: str) -> str:
+    """"\\text{X}" -> "X" when one wrapper spans the whole string."""
+    for cmd in _WRAPPERS:
+        if s.startswith(cmd + "{") and _group_end(s, len(cmd)) == len(s) - 1:
+            return s[len(cmd) + 1 : -1].strip()
+    return s
+
+
+def _precheck(pred: str | None, gold: str | None) -> float | None:
+    """A score when the (normalised) pair is settled without Math-Verify, else None."""
+    if not pred or not gold:
+        return 0.0
+    if pred == gold:
+        return 1.0
+    if max(len(pred), len(gold)) > 100:  # keep int() away from huge digit strings (it raises)
+        return None
+    if _DECIMAL.fullmatch(pred) and _DECIMAL.fullmatch(gold) and Fraction(pred) == Fraction(gold):
+        return 1.0  # "18" == "18.0"
+    if _INTEGER.fullmatch(pred) and _INTEGER.fullmatch(gold):
+        return 0.0  # two different integers: no notation can make them equal
+    return None
+
+
+def _prepare(pred, gold) -> tuple[float | None, str, str]:
+    """(fast-path score or None, normalised pred, normalised gold) for one pair. Never raises."""
+    try:
+        if not isinstance(pred, str) or not isinstance(gold, str) or len(pred) > MAX_ANSWER_CHARS:
+            fast_path["rejected"] += 1
+            return 0.0, "", ""
+        pred, gold = normalize_answer(pred), normalize_answer(gold)
+        score = _precheck(pred, gold)
+        if score is not None:
+            fast_path["equal" if score else "unequal" if pred else "rejected"] += 1
+        return score, pred, gold
+    except Exception:  # a bizarre string must cost this pair, not the batch
+        return 0.0, "", ""
+
+
+# ---- the shared pool and the public checks ---------------------------------------------------
+
+_pool: VerifierPool | None = None
+_pool_lock = threading.Lock()
+
+
+def get_pool() -> VerifierPool:
+    """The process-wide verifier pool, started on first use and stopped at exit."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool.closed or _pool.owner_pid != os.getpid():  # new after a fork
+            _pool = VerifierPool(workers=_default_workers())
+        return _pool
+
+
+def _default_workers() -> int:
+    """R1KIT_VERIFY_WORKERS, else min(4, CPUs): checks are short, and the trainer needs the cores."""
+    default = min(4, os.cpu_count() or 1)
+    try:
+        return max(1, int(os.environ.get("R1KIT_VERIFY_WORKERS", default)))
+    except ValueError:
+        log.warning("R1KIT_VERIFY_WORKERS=%r is not an integer; using %d", os.environ["R1KIT_VERIFY_WORKERS"], default)
+        return default
+
+
+def shutdown_pool() -> None:
+    """Stop the shared pool's workers (idempotent); the next check starts a new pool."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.close()
+        _pool = None
+
+
+atexit.register(shutdown_pool)
+
+
+def verify_math_batch(pairs: list[tuple[str | None, str]], timeout: float | None = None) -> list[float]:
+    """Score (pred, gold) pairs: 1.0 if Math-Verify finds them equal, else 0.0. Never raises.
+
+    `timeout` (seconds, default the pool's 5.0) bounds each check; an overrunning check scores 0.0
+    and its worker is replaced (see `verifier_stats()`). Pre-checks settle exact matches, equal
+    decimals and unequal integers without a worker; a pred over MAX_ANSWER_CHARS scores 0.0.
+    Golds are trusted (they come from the dataset) and are not length-checked.
+    """
+    try:
+        prepared = [_prepare(pred, gold) for pred, gold in pairs]
+        scores = [score for score, _, _ in prepared]
+        todo = [i for i, score in enumerate(scores) if score is None]  # these need Math-Verify
+        if todo:
+            checked = get_pool().check_batch([prepared[i][1:] for i in todo], timeout=timeout)
+            for i, score in zip(todo, checked):
+                scores[i] = score
+        return [float(s or 0.0) for s in scores]
+    except Exception:  # the reward contract: never raise
+        log.exception("verify_math_batch failed; scoring the batch 0.0")
+        return [0.0] * len(pairs)
+
+
+def verify_math(pred: str | None, gold: str, timeout: float | None = None) -> float:
+    """1.0 if `pred` and `gold` are the same mathematical answer, else 0.0 (see verify_math_batch)."""
+    return verify_math_batch([(pred, gold)], timeout=timeout)[0]
+
+
+def verifier_stats() -> dict[str, int]:
+    """Counters: fast-path outcomes plus the shared pool's checks, timeouts, errors and restarts."""
+    pool_stats = _pool.stats.as_dict() if _pool is not None else {}
+    return {**{f"fast_{k}": v for k, v in fast_path.items()}, **pool_stats}

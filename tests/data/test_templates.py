@@ -1,0 +1,75 @@
+"""Templates render as the report's Table 1 / the chat template; parse_completion tolerates real output."""
+
+import time
+
+import pytest
+
+from r1kit.data.templates import MATH_DIRECTIVE, R1_ZERO_TEMPLATE, Parsed, parse_completion, render_prompt
+from r1kit.errors import R1kitError
+
+
+def test_r1_zero_template_is_table_1():
+    assert R1_ZERO_TEMPLATE == (
+        "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+        "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+        "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+        "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+        "</answer>. User: {prompt}. Assistant:"
+    )
+    assert MATH_DIRECTIVE == "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+def test_render_r1_zero_and_custom():
+    p = render_prompt("Is {x} a set?")  # braces in a problem must survive
+    assert p.endswith("User: Is {x} a set?. Assistant:") and p.startswith("A conversation")
+    assert render_prompt("2+2", "Q: {prompt}\nA:") == "Q: 2+2\nA:"
+
+
+class _Tok:
+    def __init__(self, suffix, chat_template="x"):
+        self.suffix, self.chat_template = suffix, chat_template
+
+    def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+        assert messages == [{"role": "user", "content": "hi"}] and add_generation_prompt and not tokenize
+        return "<|User|>hi<|Assistant|>" + self.suffix
+
+
+@pytest.mark.parametrize("suffix", ["", "<think>", "<think>\n"])
+def test_render_chat_ends_with_open_think(suffix):
+    assert render_prompt("hi", "chat", _Tok(suffix)) == "<|User|>hi<|Assistant|><think>\n"
+
+
+def test_render_errors():
+    with pytest.raises(R1kitError, match="unknown template"):
+        render_prompt("x", "r1")
+    with pytest.raises(R1kitError, match="tokenizer"):
+        render_prompt("x", "chat")
+    with pytest.raises(R1kitError, match="chat template"):
+        render_prompt("x", "chat", _Tok("", chat_template=None))
+
+
+@pytest.mark.parametrize("text,expected", [
+    (" <think>\nr\n</think> <answer>5</answer>", Parsed("r", "5", True)),
+    ("r\n</think> <answer>5</answer>", Parsed("r", "5", True)),  # opening tag in the prompt
+    ("r\n</think>\nThe answer is 5.", Parsed("r", "The answer is 5.", True)),  # chat style
+    ("just text 5", Parsed(None, None, False)),  # no tags
+    ("<answer>5</answer>", Parsed(None, "5", False)),
+    ("<think>a</think><answer>1</answer> <answer>2</answer>", Parsed("a", "2", True)),  # last block wins
+    ("<think>still thinking <answer>3", Parsed("still thinking <answer>3", None, False)),  # unclosed think
+    ("<think>a</think> <answer>4", Parsed("a", None, True)),  # answer cut off
+    ("<think>a</think> <answer>7</answer><|endoftext|><answer>9</answer>", Parsed("a", "7", True)),
+    ("<think>a</think>   <|endoftext|>", Parsed("a", None, True)),
+    ("<think></think><answer></answer>", Parsed("", None, True)),
+    ("<think>a</think>x</think> <answer>6</answer>", Parsed("a</think>x", "6", True)),
+    ("", Parsed(None, None, False)),
+    (None, Parsed(None, None, False)),
+])
+def test_parse_completion_table(text, expected):
+    assert parse_completion(text) == expected
+
+
+def test_parse_completion_is_linear_on_huge_input():
+    for text in ("<think>" * 200_000, "</answer><answer>" * 100_000, "x" * 1_000_000 + "</think>" + "y" * 10):
+        start = time.perf_counter()
+        parse_completion(text)
+        assert time.perf_counter() - start < 0.5
