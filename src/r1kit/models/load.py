@@ -57,7 +57,9 @@ def load_model(name_or_path: str | os.PathLike, *, dtype: str = "float32", devic
     """
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # per-load "Loading weights" bars drown the training log
     if dtype not in DTYPES:
         raise R1kitError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
     path = _local_dir(name_or_path, ("config.json",))
