@@ -3,6 +3,7 @@
     r1kit demo [--out DIR]                                  R1-Zero on a laptop, before/after table
     r1kit train grpo --config recipes/X.yaml [--resume] [--section.key=value ...]
     r1kit model new --arch qwen2 --size tiny --out DIR      a tiny random model + local tokenizer
+    r1kit model base --out DIR                              the demo's pretrained tiny base model
 
 Bad input is reported as one line `error: ...` with exit code 2, never a traceback.
 """
@@ -50,6 +51,23 @@ def _cmd_model_new(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _cmd_model_base(args: argparse.Namespace, extra: list[str]) -> int:
+    import shutil
+    from pathlib import Path
+
+    from r1kit.config import from_dict, parse_overrides
+    from r1kit.pipeline.base_model import BaseModelConfig, get_base_model
+
+    cfg = from_dict(BaseModelConfig, parse_overrides(extra))
+    path, reused = get_base_model(cfg, reuse=not args.fresh)
+    out = Path(args.out)
+    if out.exists():
+        raise R1kitError(f"{out} already exists; choose another --out")
+    shutil.copytree(path, out)
+    print(f"{'copied cached' if reused else 'built'} demo base model -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="r1kit", description="DeepSeek-R1 training system: GRPO, R1-Zero, evaluation.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -70,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--out", required=True)
     new.add_argument("--seed", type=int, default=0)
     new.set_defaults(fn=_cmd_model_new)
+    base = model.add_parser("base", help="the demo's tiny base model, pretrained on 5-digit addition")
+    base.add_argument("--out", required=True)
+    base.add_argument("--fresh", action="store_true", help="rebuild even if cached")
+    base.set_defaults(fn=_cmd_model_base)
     return p
 
 

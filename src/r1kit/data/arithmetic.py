@@ -6,7 +6,7 @@ reasoning or a worked per-digit trace; mixing the two makes a base model that *c
 mostly doesn't, which is the starting point RL needs to show the R1-Zero effect (FIELD-NOTES).
 
 Trace formats (one line per digit, right to left; each digit is one token in r1kit tokenizers):
-    +  "4+9+0=13"   digit + digit + carry-in = column sum; the tens digit is the next carry
+    +  "4+9+0=13"   digit + digit + carry-in = column sum, two digits ("4+5+0=09"); tens = next carry
     -  "12-7-0=5"   a leading 1 marks a borrowed ten; the last term is the borrow-in
     *  "12345*9=111105" per digit of b, then the shifted partial products summed
 """
@@ -17,6 +17,8 @@ import random
 
 from r1kit.data.base import Example, Task, check_split, sample_distinct
 from r1kit.errors import R1kitError
+
+STEPS_HEADER = "column by column:"
 
 _OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "x": "*"}
 
@@ -63,11 +65,14 @@ class ArithmeticTask(Task):
         """The completion that follows the R1-Zero prompt ("... Assistant:"), in tag format.
 
         show_steps=False: " <think>\\n</think> <answer>80235</answer>" (empty reasoning).
-        show_steps=True:  the per-digit trace inside <think> before the same answer.
+        show_steps=True:  STEPS_HEADER and the per-digit trace inside <think> before the same answer.
         """
         a, b, op = example.meta["a"], example.meta["b"], example.meta["op"]
         steps = {"+": add_steps, "-": sub_steps, "*": mul_steps}[op](a, b) if show_steps else []
-        body = "".join(line + "\n" for line in steps)
+        # The worked form opens with a fixed header, so "reason or answer directly" is decided at
+        # one token; without it the choice hides in the spread over the first digit, and sampling
+        # at T = 0.6 almost never picks the worked form even when the model does 30% of the time.
+        body = "".join(line + "\n" for line in ([STEPS_HEADER] + steps if steps else []))
         return f" <think>\n{body}</think> <answer>{example.answer}</answer>"
 
 
@@ -79,11 +84,13 @@ def _columns(a: int, b: int) -> list[tuple[int, int]]:
 
 
 def add_steps(a: int, b: int) -> list[str]:
-    """Column addition, right to left: "x+y+carry=sum"; the sum's tens digit is the next carry."""
+    """Column addition, right to left: "x+y+carry=sum", the sum always two digits ("4+5+0=09"); the
+    tens digit is the next carry. Fixed-width lines put every digit the model must look up at a
+    fixed offset, which a tiny model learns several times sooner than variable-width lines."""
     lines, carry = [], 0
     for x, y in _columns(a, b):
         total = x + y + carry
-        lines.append(f"{x}+{y}+{carry}={total}")
+        lines.append(f"{x}+{y}+{carry}={total:02d}")
         carry = total // 10
     return lines
 

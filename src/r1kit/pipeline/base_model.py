@@ -14,31 +14,32 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
 
 
 @dataclass
 class BaseModelConfig:
-    arch: str = "qwen2"
-    hidden_size: int = 128
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 384
+    arch: str = "gpt2"
+    size: str = "tiny"
+    overrides: dict = field(default_factory=dict)
+    """Model config fields over the named size (r1kit.models.MODEL_CONFIGS)."""
     digits: int = 5
     steps_share: float = 0.3
-    """Share of pretraining examples that show per-digit steps inside <think>."""
-    pretrain_steps: int = 800
-    batch_size: int = 128
+    """Share of examples that show per-digit steps inside <think>, in the final phase."""
+    learn_steps: int = 900
+    """Phase 1: optimizer steps on data that is mostly (learn_share) worked solutions, so the
+    tiny model learns the algorithm with few examples."""
+    learn_share: float = 0.9
+    pretrain_steps: int = 200
+    """Phase 2: optimizer steps at steps_share, which sets how often the base model reasons."""
+    batch_size: int = 64
     lr: float = 3e-3
     n_examples: int = 20000
     seed: int = 0
-    bf16_autocast: bool = True
-    """Pretrain under bf16 autocast on CPU (AMX: ~1.9x faster steps, FIELD-NOTES); weights stay fp32."""
 
 
 def cache_root() -> Path:
@@ -52,46 +53,56 @@ def cache_key(cfg: BaseModelConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def pretraining_pairs(task, cfg: BaseModelConfig, template: str, tokenizer) -> list[tuple[str, str]]:
+def pretraining_pairs(task, examples: list, share: float, template: str, tokenizer, seed: int) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs; a `share` of the completions work the problem out."""
     from r1kit.data.templates import render_prompt
 
-    rng = random.Random(cfg.seed)
-    examples = task.examples("train", cfg.n_examples)
-    return [(render_prompt(ex.problem, template, tokenizer), task.solution(ex, show_steps=rng.random() < cfg.steps_share))
+    rng = random.Random(seed)
+    return [(render_prompt(ex.problem, template, tokenizer), task.solution(ex, show_steps=rng.random() < share))
             for ex in examples]
 
 
 def build_base_model(cfg: BaseModelConfig, out_dir: Path, template: str = "r1_zero", log=print) -> Path:
-    """Build the tokenizer and a random model, pretrain it by SFT, save to `out_dir` (HF format)."""
+    """Build the tokenizer and a random model, pretrain it by SFT in two phases, save to `out_dir`.
+
+    Phase 1 (learn_steps, mostly worked solutions) teaches the algorithm; phase 2 (pretrain_steps,
+    steps_share worked) leaves a model that reasons only now and then, as a base model does.
+    """
     from r1kit.data.tasks import get_task
     from r1kit.models import build_tokenizer, load_model, load_tokenizer, new_model
     from r1kit.train.sft import SFTConfig, sft_train
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
-    tokenizer = build_tokenizer()
-    arch_kwargs = {k: getattr(cfg, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads",
-                                                 "num_key_value_heads", "intermediate_size")}
-    new_model(cfg.arch, "tiny", tmp, seed=cfg.seed, tokenizer=tokenizer, **arch_kwargs)
+    new_model(cfg.arch, cfg.size, tmp, seed=cfg.seed, tokenizer=build_tokenizer(), **cfg.overrides)
     model, tokenizer = load_model(str(tmp)), load_tokenizer(str(tmp))
     task = get_task("arithmetic", digits=cfg.digits, seed=cfg.seed)
-    pairs = pretraining_pairs(task, cfg, template, tokenizer)
-    sft = SFTConfig(steps=cfg.pretrain_steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
+    examples = task.examples("train", cfg.n_examples)
     t0 = time.perf_counter()
-
-    def on_step(step: int, loss: float) -> None:
-        if step % 100 == 0 or step == sft.steps - 1:
-            log(f"  pretrain step {step + 1}/{sft.steps}  loss {loss:.3f}  ({time.perf_counter() - t0:.0f}s)")
-
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16_autocast and not torch.cuda.is_available()):
-        sft_train(model, tokenizer, pairs, sft, on_step=on_step)
+    # The settle phase draws batches at random: in length-grouped batches the all-direct and
+    # all-worked batches pull the reason-or-not token back and forth, and its final probability
+    # lands wherever the last few batches left it instead of near steps_share.
+    phases = [("learn", cfg.learn_steps, cfg.learn_share, cfg.lr, True),
+              ("settle", cfg.pretrain_steps, cfg.steps_share, cfg.lr * 0.3, False)]
+    for i, (name, steps, share, lr, grouped) in enumerate(phases):
+        if steps <= 0:
+            continue
+        pairs = pretraining_pairs(task, examples, share, template, tokenizer, cfg.seed + i)
+        sft = SFTConfig(steps=steps, batch_size=cfg.batch_size, lr=lr, seed=cfg.seed + i, group_by_length=grouped)
+        sft_train(model, tokenizer, pairs, sft, on_step=_logger(log, name, steps, t0))
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     (tmp / "r1kit_base.json").write_text(json.dumps({**asdict(cfg), "pretrain_seconds": time.perf_counter() - t0}, indent=1))
     if out_dir.exists():
-        import shutil
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return out_dir
+
+
+def _logger(log, phase: str, total: int, t0: float):
+    def on_step(step: int, loss: float) -> None:
+        if step % 100 == 0 or step == total - 1:
+            log(f"      pretrain ({phase}) step {step + 1}/{total}  loss {loss:.3f}  ({time.perf_counter() - t0:.0f}s)")
+    return on_step
 
 
 def get_base_model(cfg: BaseModelConfig, reuse: bool = True, log=print) -> tuple[Path, bool]:

@@ -29,7 +29,8 @@ class DemoConfig:
     prompts_per_step: int = 8
     group_size: int = 8
     lr: float = 1e-4
-    max_new_tokens: int = 64
+    max_new_tokens: int = 96
+    """A worked 5-digit addition is ~62 tokens; 64 would cut off a third of them."""
     n_problems: int = 100
     samples: int = 4
     eval_every: int = 50
@@ -74,7 +75,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     console, t0 = Console(), time.perf_counter()
     run_dir = Path(cfg.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"))
     console.print(f"[bold]r1kit demo[/bold]: R1-Zero GRPO on a tiny model, {cfg.base.digits}-digit addition -> {run_dir}")
-    console.print("[1/4] base model (random Qwen2 + local tokenizer, pretrained to answer, rarely reasoning)")
+    console.print(f"[1/4] base model: random {cfg.base.arch} + local tokenizer, pretrained to answer, rarely reasoning")
     base_dir, reused = get_base_model(cfg.base, reuse=cfg.reuse_base, log=console.print)
     console.print(f"      {'reused' if reused else 'built'} {base_dir}")
     gcfg = grpo_config(cfg, base_dir, run_dir)

@@ -27,6 +27,8 @@ class SFTConfig:
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
     seed: int = 0
+    group_by_length: bool = True
+    """Batch examples of similar length (less padding); False draws batches uniformly at random."""
 
 
 def tokenize_pairs(tokenizer, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
@@ -68,11 +70,15 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[t
 def sft_train(model, tokenizer, pairs: list[tuple[str, str]], cfg: SFTConfig, on_step=None) -> list[float]:
     """Train `model` in place for cfg.steps optimizer steps; returns the loss per step.
 
-    Loss = mean cross-entropy over completion tokens of the batch. `on_step(step, loss)` is
-    called after each step (progress bars, logging).
+    Loss = summed cross-entropy over the batch's completion tokens / (batch size x the dataset's
+    mean completion length): a fixed normaliser, so every token weighs the same in every batch.
+    (A per-batch token mean would not: length-grouped batches of short direct answers would
+    outweigh batches of long worked solutions token for token, and the model would learn to
+    reason far less often than its data does.) `on_step(step, loss)` is called after each step.
     """
     data = tokenize_pairs(tokenizer, pairs)
     lengths = [len(p) + len(c) for p, c in data]
+    mean_len = sum(len(c) for _, c in data) / len(data)
     rng = random.Random(cfg.seed)
     device = next(model.parameters()).device
     opt, sched = make_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95),
@@ -82,13 +88,15 @@ def sft_train(model, tokenizer, pairs: list[tuple[str, str]], cfg: SFTConfig, on
     losses, queue = [], []
     for step in range(cfg.steps):
         if not queue:
-            queue = length_grouped_batches(lengths, cfg.batch_size, rng)
+            queue = length_grouped_batches(lengths, cfg.batch_size, rng, pool=32 if cfg.group_by_length else 1)
         batch = [data[i] for i in queue.pop()]
         ids, mask, labels = (t.to(device) for t in collate(batch, tokenizer.pad_token_id))
         limit = min(len(p) for p, _ in batch) - 1
         shared = common_prefix_len([p[:limit] for p, _ in batch], limit)
         logits = prefix_shared_logits(model, ids, mask, shared, keep=ids.shape[1] - shared)  # (B, L - shared, V)
-        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, shared + 1:].flatten(), ignore_index=-100)
+        nll = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, shared + 1:].flatten(),
+                              ignore_index=-100, reduction="sum")
+        loss = nll / (len(batch) * mean_len)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -1,0 +1,66 @@
+"""The command line: bad input is one line `error: ...`, exit code 2, no traceback, nothing written."""
+
+import json
+
+import pytest
+
+from r1kit.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def recipe(tmp_path, **sections) -> str:
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps(sections))  # JSON is YAML
+    return str(path)
+
+
+def test_missing_model_path(capsys, tmp_path):
+    cfg = recipe(tmp_path, model={"name_or_path": str(tmp_path / "missing")}, out_dir=str(tmp_path / "run"))
+    code, _, err = run(capsys, "train", "grpo", "--config", cfg)
+    assert code == 2 and "model path not found" in one_line_error(err)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--grpo.nope=1", "unknown config key"),
+    ("--optim.lr=fast", "must be float"),
+    ("--rollout.group_size=1", "group_size must be >= 2"),
+])
+def test_bad_overrides(capsys, tmp_path, override, message):
+    cfg = recipe(tmp_path, out_dir=str(tmp_path / "run"))
+    code, _, err = run(capsys, "train", "grpo", "--config", cfg, override)
+    assert code == 2 and message in one_line_error(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_dataset_row_without_answer(capsys, tmp_path, tiny_model_dir):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": "2+2?"}\n')
+    cfg = recipe(tmp_path, model={"name_or_path": str(tiny_model_dir)}, out_dir=str(tmp_path / "run"),
+                 data={"task": "jsonl", "task_args": {"path": str(data)}})
+    code, _, err = run(capsys, "train", "grpo", "--config", cfg)
+    line = one_line_error(err)
+    assert code == 2 and "row 2" in line and "answer" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_arch(capsys, tmp_path):
+    code, _, err = run(capsys, "model", "new", "--arch", "gpt5", "--out", str(tmp_path / "m"))
+    assert code == 2 and "unknown model arch" in one_line_error(err)
+
+
+def test_demo_rejects_unknown_option(capsys):
+    code, _, err = run(capsys, "demo", "--stepz=3")
+    assert code == 2 and "unknown config key 'stepz'" in one_line_error(err)
