@@ -69,12 +69,13 @@ def test_solution_shapes():
     ex = task._example("x", 12345, 67890)
     assert task.solution(ex, show_steps=False) == " <think>\n</think> <answer>80235</answer>"
     assert task.solution(ex, show_steps=True) == (
-        " <think>\n5+0+0=5\n4+9+0=13\n3+8+1=12\n2+7+1=10\n1+6+1=8\n</think> <answer>80235</answer>"
+        " <think>\ncolumn by column:\n5+0+0=05\n4+9+0=13\n3+8+1=12\n2+7+1=10\n1+6+1=08\n</think> <answer>80235</answer>"
     )
 
 
 def test_step_traces_are_arithmetic():
     assert add_steps(999, 1) == ["9+1+0=10", "9+0+1=10", "9+0+1=10"]
+    assert add_steps(12, 1) == ["2+1+0=03", "1+0+0=01"]  # fixed width: every look-up at a fixed offset
     assert sub_steps(1000, 1) == ["10-1-0=9", "10-0-1=9", "10-0-1=9", "1-0-1=0"]
     assert mul_steps(123, 45) == ["123*5=615", "123*4=492", "615+4920=5535"]
 

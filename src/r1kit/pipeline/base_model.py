@@ -1,11 +1,16 @@
-"""The demo's tiny base model: a random Qwen2 taught the task's answer format, mostly without reasoning.
+"""The demo's tiny base model: a random GPT-2 taught the answer format, reasoning only now and then.
 
 R1-Zero starts from a *base* model that can already write answers and can, now and then, reason
 before answering (DeepSeek-R1 §2.2). At toy scale we make one: a random transformers model with a
-locally trained tokenizer, pretrained by SFT on correct examples of which `steps_share` (30%)
-work the problem out digit by digit inside <think>…</think> and the rest answer directly with an
-empty think block. Such a model mostly answers directly and mostly wrong; RL then teaches it that
-writing the steps out pays (FIELD-NOTES: the R1-Zero effect at toy scale).
+locally trained tokenizer, pretrained by SFT in two phases on correct examples behind the R1-Zero
+template. Phase 1 ("learn") is mostly worked solutions (column sums inside <think>…</think>), so the
+tiny model learns the algorithm from few examples; phase 2 ("settle") has `steps_share` (30%)
+worked solutions and the rest direct answers with an empty think block. The result mostly answers
+directly and mostly wrong; RL then teaches it that writing the steps out pays (FIELD-NOTES: the
+R1-Zero effect at toy scale).
+
+GPT-2 (learned absolute positions) rather than Qwen2: with the fixed layout of these prompts it
+learned the digit look-ups sooner here; `arch` switches it (any r1kit.models arch).
 
 The result is cached by a hash of its settings, so a second demo run skips pretraining.
 """
@@ -30,11 +35,11 @@ class BaseModelConfig:
     digits: int = 5
     steps_share: float = 0.3
     """Share of examples that show per-digit steps inside <think>, in the final phase."""
-    learn_steps: int = 900
+    learn_steps: int = 700
     """Phase 1: optimizer steps on data that is mostly (learn_share) worked solutions, so the
     tiny model learns the algorithm with few examples."""
     learn_share: float = 0.9
-    pretrain_steps: int = 200
+    pretrain_steps: int = 150
     """Phase 2: optimizer steps at steps_share, which sets how often the base model reasons."""
     batch_size: int = 64
     lr: float = 3e-3

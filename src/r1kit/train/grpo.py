@@ -279,6 +279,8 @@ def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, 
     engine = RolloutEngine(run.model, run.tokenizer)
     logger = MetricsLogger(run.dir, resume_step=run.step)
     metrics: dict = {}
+    if cfg.eval.every and run.step == 0:  # the starting point of the held-out curve
+        logger.log(0, evaluate_run(run, engine))
     with StepProgress(cfg.steps, start=run.step, enabled=progress, console=console) as bar:
         while run.step < cfg.steps:
             metrics = grpo_step(run, engine)

@@ -66,15 +66,16 @@ def plot_run(metrics_path: Path, out_png: Path, accuracy_key: str = "reward/accu
     import matplotlib.pyplot as plt
 
     rows = read_metrics(metrics_path)
-    steps = [r["step"] for r in rows]
+    train = [r for r in rows if r.get(accuracy_key) is not None]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax1.plot(steps, [r.get(accuracy_key) for r in rows], lw=1, alpha=0.5, label="training reward (accuracy)")
+    ax1.plot([r["step"] for r in train], [r[accuracy_key] for r in train], lw=1, alpha=0.5,
+             label="training reward (accuracy)")
     evals = [(r["step"], r["eval/pass@1"]) for r in rows if r.get("eval/pass@1") is not None]
     if evals:
         ax1.plot(*zip(*evals), "o-", color="C3", label="held-out pass@1")
     ax1.set(xlabel="step", ylabel="accuracy", title="Accuracy during RL", ylim=(-0.02, 1.02))
     ax1.legend(loc="lower right", fontsize=8)
-    ax2.plot(steps, [r.get("response_length/mean") for r in rows], lw=1, color="C2")
+    ax2.plot([r["step"] for r in train], [r.get("response_length/mean") for r in train], lw=1, color="C2")
     ax2.set(xlabel="step", ylabel="tokens", title="Mean response length during RL")
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
