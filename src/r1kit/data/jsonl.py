@@ -1,6 +1,6 @@
 """Math problems from a JSON/JSONL file (or a Hugging Face hub dataset), scored by Math-Verify.
 
-    task = JsonlMathTask("/work/shared/data/gsm8k_test.jsonl")
+    task = JsonlMathTask("../shared/data/gsm8k_test.jsonl")
     task.examples("test", n=None)          # every row, in file order
 
 Rows need a problem and an answer (keys configurable); any other keys go into `Example.meta`.
