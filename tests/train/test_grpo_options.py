@@ -51,3 +51,12 @@ def test_reference_reset_copies_the_policy(tiny_model_dir, tmp_path, monkeypatch
     assert not same() and metrics["kl"] >= 0.0        # step 1: the policy moved away from the reference
     grpo_mod.grpo_step(run, engine)
     assert same()                                      # step 2: reset (every 2 steps)
+
+
+def test_prompt_stream_cycles_epochs_and_resumes():
+    stream = grpo_mod.PromptStream(list(range(5)), seed=3)
+    first = stream.take(12)
+    assert sorted(first[:5]) == list(range(5)) and sorted(first[5:10]) == list(range(5))
+    assert first[:5] != first[5:10]  # reshuffled each epoch
+    resumed = grpo_mod.PromptStream(list(range(5)), seed=3, position=7)
+    assert resumed.take(5) == first[7:12]

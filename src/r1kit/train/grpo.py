@@ -53,14 +53,16 @@ class PromptStream:
 
     def __init__(self, examples: list, seed: int, position: int = 0):
         self.examples, self.seed, self.position = examples, seed, position
+        self._epoch, self._order = -1, []
 
     def take(self, n: int) -> list:
         out = []
         for _ in range(n):
             epoch, i = divmod(self.position, len(self.examples))
-            order = list(range(len(self.examples)))
-            random.Random(self.seed * 7919 + epoch).shuffle(order)
-            out.append(self.examples[order[i]])
+            if epoch != self._epoch:  # the order is a function of (seed, epoch) only, so resume reproduces it
+                self._epoch, self._order = epoch, list(range(len(self.examples)))
+                random.Random(self.seed * 7919 + epoch).shuffle(self._order)
+            out.append(self.examples[self._order[i]])
             self.position += 1
         return out
 
