@@ -10,7 +10,7 @@ def small_demo(out) -> DemoConfig:
     base = BaseModelConfig(overrides={"n_embd": 32, "n_layer": 1, "n_head": 2, "n_inner": 64},
                            learn_steps=4, pretrain_steps=3, batch_size=8, n_examples=64)
     return DemoConfig(out=str(out), base=base, steps=2, prompts_per_step=2, group_size=4, max_new_tokens=12,
-                      n_problems=3, samples=2, eval_every=0)
+                      n_problems=3, samples=2, eval_every=1)
 
 
 def test_demo_end_to_end_small(tmp_path, monkeypatch):
@@ -24,6 +24,8 @@ def test_demo_end_to_end_small(tmp_path, monkeypatch):
     assert on_disk["samples_per_problem"] == 2 and on_disk["n_problems"] == 3
     assert 0.0 <= on_disk["after.pass@1"] <= 1.0
     assert (tmp_path / "run" / "grpo" / "plot.png").is_file()
+    rows = [json.loads(x) for x in (tmp_path / "run" / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2] and "eval/pass@1" in rows[0]  # held-out curve starts at 0
     assert not on_disk["base_model_reused"]
     again = run_demo(small_demo(tmp_path / "run2"))
     assert again["base_model_reused"] and again["base_model"] == summary["base_model"]
