@@ -35,10 +35,9 @@ def evaluate(engine, task, examples: list, *, template: str = "r1_zero", samples
              stop: list[str] | tuple[str, ...] = (), seed: int = 0, prompts_per_batch: int = 64) -> EvalResult:
     """Sample `samples` completions per example and score them with the task's verifier."""
     from r1kit.data.templates import render_prompt
-    from r1kit.rewards import REWARDS
+    from r1kit.rewards.accuracy import accuracy_rewards
     from r1kit.rollout import SamplingParams
 
-    accuracy = REWARDS["accuracy"]
     per_problem, texts, lengths = [], [], []
     for start in range(0, len(examples), prompts_per_batch):
         chunk = examples[start:start + prompts_per_batch]
@@ -48,9 +47,15 @@ def evaluate(engine, task, examples: list, *, template: str = "r1_zero", samples
         out = engine.generate(prompts, params)
         lengths += out.completion_mask.sum(1).tolist()
         texts += out.texts
-        for i, ex in enumerate(chunk):
-            scores = [accuracy(t, ex, task) or 0.0 for t in out.texts[i * samples:(i + 1) * samples]]
-            per_problem.append(sum(scores) / samples)
+        scores = accuracy_rewards(out.texts, [ex for ex in chunk for _ in range(samples)], task)  # one batched check
+        per_problem += [sum(scores[i * samples:(i + 1) * samples]) / samples for i in range(len(chunk))]
     n = len(per_problem)
     return EvalResult(pass_at_1=sum(per_problem) / max(n, 1), n_problems=n, samples_per_problem=samples,
                       mean_length=sum(lengths) / max(len(lengths), 1), per_problem=per_problem, texts=texts)
+
+
+def reasoning_share(texts: list[str]) -> float:
+    """Share of completions whose think block holds any reasoning (the demo's "shows its steps")."""
+    from r1kit.data.templates import parse_completion
+
+    return sum(bool((parse_completion(t).reasoning or "").strip()) for t in texts) / max(len(texts), 1)

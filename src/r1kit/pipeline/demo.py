@@ -83,22 +83,18 @@ def run_demo(cfg: DemoConfig) -> dict:
     before = evaluate_model(base_dir, gcfg)
     console.print(f"      pass@1 {before.pass_at_1:.3f}, mean length {before.mean_length:.1f} tokens")
     console.print(f"[3/4] GRPO: {cfg.steps} steps x {cfg.prompts_per_step} prompts x G={cfg.group_size}, accuracy reward")
-    final = train_grpo(gcfg, progress=True, console=console)
-    console.print("[4/4] evaluate after RL")
-    after = evaluate_model(Path(final["checkpoint"]), gcfg)
+    final = train_grpo(gcfg, progress=True, console=console, baseline=before)
+    console.print("[4/4] evaluate after RL (the run's final held-out evaluation)")
+    after = final["eval_result"]
     summary = make_summary(cfg, before, after, base_dir, reused, final, time.perf_counter() - t0)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print_table(console, summary)
     return summary
 
 
-def reasoning_share(texts: list[str]) -> float:
-    from r1kit.data.templates import parse_completion
-
-    return sum(bool((parse_completion(t).reasoning or "").strip()) for t in texts) / max(len(texts), 1)
-
-
 def make_summary(cfg: DemoConfig, before, after, base_dir: Path, reused: bool, final: dict, seconds: float) -> dict:
+    from r1kit.eval import reasoning_share
+
     return {
         "before.pass@1": before.pass_at_1, "after.pass@1": after.pass_at_1,
         "before.stderr": before.stderr, "after.stderr": after.stderr,

@@ -129,7 +129,7 @@ def teacher_forced_logp(model, batch: Batch, cfg: GRPORunConfig) -> torch.Tensor
 
 
 def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor) -> dict[str, float]:
-    from r1kit.data.templates import parse_completion
+    from r1kit.eval import reasoning_share
 
     lengths = rollout.completion_mask.sum(1).float()                                      # (B,)
     out = {"reward/total_mean": totals.mean().item(), "reward/total_std": totals.std(correction=0).item()}
@@ -140,8 +140,7 @@ def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch
     out["response_length/max"] = lengths.max().item()
     out["truncated_frac"] = sum(r == "length" for r in rollout.finish_reasons) / len(rollout.finish_reasons)
     out["zero_spread_frac"] = flat.float().mean().item()
-    shows = [bool((parse_completion(t).reasoning or "").strip()) for t in rollout.texts]
-    out["reasoning_frac"] = sum(shows) / len(shows)
+    out["reasoning_frac"] = reasoning_share(rollout.texts)
     return out
 
 
@@ -262,18 +261,27 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
             "tokens_per_s": n_tokens / max(dt, 1e-9), "skipped_update": float(batch is None)}
 
 
-def evaluate_run(run: Run, engine) -> dict[str, float]:
+def evaluate_run(run: Run, engine):
+    """Held-out pass@1 of the current policy by the run's eval settings (an r1kit.eval.EvalResult)."""
     from r1kit.eval import evaluate
 
     e = run.cfg.eval
-    res = evaluate(engine, run.task, run.test, template=run.cfg.data.template, samples=e.samples,
-                   temperature=e.temperature, top_p=e.top_p, max_new_tokens=e.max_new_tokens,
-                   stop=run.cfg.rollout.stop, seed=run.cfg.seed)
+    return evaluate(engine, run.task, run.test, template=run.cfg.data.template, samples=e.samples,
+                    temperature=e.temperature, top_p=e.top_p, max_new_tokens=e.max_new_tokens,
+                    stop=run.cfg.rollout.stop, seed=run.cfg.seed)
+
+
+def eval_metrics(res) -> dict[str, float]:
     return {"eval/pass@1": res.pass_at_1, "eval/response_length": res.mean_length}
 
 
-def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, console=None) -> dict:
-    """Run GRPO to cfg.steps; returns the last step's metrics (with the final eval)."""
+def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, console=None,
+               baseline=None) -> dict:
+    """Run GRPO to cfg.steps; returns the last step's metrics (with the final eval).
+
+    baseline: an EvalResult of the starting model by the same eval settings, logged as the step-0
+    point instead of evaluating again. The final evaluation is returned as metrics["eval_result"].
+    """
     from r1kit.rollout import RolloutEngine
     from r1kit.train.progress import StepProgress
 
@@ -282,13 +290,15 @@ def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, 
     logger = MetricsLogger(run.dir, resume_step=run.step)
     metrics: dict = {}
     if cfg.eval.every and run.step == 0:  # the starting point of the held-out curve
-        logger.log(0, evaluate_run(run, engine))
+        logger.log(0, eval_metrics(baseline or evaluate_run(run, engine)))
+    final_eval = None
     with StepProgress(cfg.steps, start=run.step, enabled=progress, console=console) as bar:
         while run.step < cfg.steps:
             metrics = grpo_step(run, engine)
             # ---- evaluate on held-out problems every N steps, and at the end ----
             if (cfg.eval.every and run.step % cfg.eval.every == 0) or run.step == cfg.steps:
-                metrics.update(evaluate_run(run, engine))
+                final_eval = evaluate_run(run, engine)
+                metrics.update(eval_metrics(final_eval))
             logger.log(run.step, metrics)
             bar.update(run.step, metrics)
             # ---- checkpoint ----
@@ -297,4 +307,5 @@ def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, 
     logger.close()
     metrics["plot"] = str(plot_run(run.dir / "metrics.jsonl", run.dir / "plot.png"))
     metrics["checkpoint"] = str(latest_checkpoint(run.dir))
+    metrics["eval_result"] = final_eval
     return metrics
