@@ -9,11 +9,11 @@ from r1kit.errors import R1kitError
 def test_get_task_builds_registered_tasks():
     assert isinstance(get_task("arithmetic", digits=3, op="*"), ArithmeticTask)
     assert isinstance(get_task("countdown", n_numbers=3), CountdownTask)
-    assert set(TASKS) == {"arithmetic", "countdown", "jsonl"}
+    assert set(TASKS) == {"arithmetic", "code", "countdown", "jsonl"}
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(R1kitError, match="arithmetic, countdown, jsonl"):
+    with pytest.raises(R1kitError, match="arithmetic, code, countdown, jsonl"):
         get_task("gsm8k")
 
 

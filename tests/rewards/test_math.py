@@ -5,7 +5,7 @@ import time
 import pytest
 
 from r1kit.rewards.math import (
-    MAX_ANSWER_CHARS, extract_math_answer, normalize_answer, verifier_stats, verify_math, verify_math_batch,
+    MAX_PRED_CHARS, extract_math_answer, normalize_answer, verifier_stats, verify_math, verify_math_batch,
 )
 
 
@@ -102,18 +102,44 @@ def test_extraction_of_a_huge_completion_is_fast():
 
 def test_timeout_kills_and_replaces_the_worker(verifier_pool):
     before = verifier_stats()
-    assert verify_math("2^{2^{2^{2^{2^{2}}}}}", "5", timeout=0.5) == 0.0
+    assert verify_math("x" * 999, "5", timeout=0.05) == 0.0  # a 999-factor product: ~0.2 s to parse
     after = verifier_stats()
     assert after["timeouts"] == before["timeouts"] + 1 and after["restarts"] == before["restarts"] + 1
     assert verify_math("\\frac{2}{4}", "0.5") == 1.0  # the replacement worker answers
 
 
+@pytest.mark.parametrize("pred", ["10^{10^{10}}", "9^{9^{9^{9}}}", "10^10^10^10", "{" * 11 + "1" + "}" * 11,
+                                  "(" * 50 + "1" + ")" * 50])
+def test_explosive_shapes_rejected_without_worker(pred):
+    before = verifier_stats()["fast_rejected"]
+    assert verify_math(pred, "5") == 0.0
+    assert verifier_stats()["fast_rejected"] == before + 1
+
+
+def test_towers_and_symbolic_powers_still_verified(verifier_pool):
+    assert verify_math("2^{2^{n}}", "2^{2^n}") == 1.0  # the gold has a tower too: checked
+    assert verify_math("e^{x^2}", "\\exp(x^2)") == 1.0  # symbolic, not a numeric tower
+    assert verify_math("((1/2))", "0.5") == 1.0  # shallow nesting is fine
+
+
 def test_overlong_prediction_rejected_without_worker():
     before = verifier_stats()["fast_rejected"]
-    assert verify_math("1" * (MAX_ANSWER_CHARS + 1), "1") == 0.0
+    assert verify_math("1" * (MAX_PRED_CHARS + 1), "1") == 0.0
     assert verifier_stats()["fast_rejected"] == before + 1
 
 
 def test_one_bad_pair_does_not_spoil_the_batch(verifier_pool):
     pairs = [("9" * 5000, "5"), ("5", "5"), (123, "5"), ("\\frac{1}{2}", "0.5"), ("5", None)]
-    assert verify_math_batch(pairs, timeout=2.0) == [0.0, 1.0, 0.0, 1.0, 0.0]
+    assert verify_math_batch(pairs, timeout=2.0) == [0.0, 1.0, 0.0, 1.0, None]  # no gold: skipped
+
+
+@pytest.mark.parametrize("gold", ["", "   ", "\\boxed{", None])
+def test_unparsable_gold_is_none_not_zero(verifier_pool, gold):
+    assert verify_math_batch([("5", gold), ("x", gold), (None, gold)]) == [None, None, None]
+
+
+def test_gold_remembered_as_unparsable(verifier_pool):
+    before = verifier_stats()["checks"]
+    assert verify_math("5", "\\boxed{x") is None  # one worker check finds it unparsable
+    assert verify_math("6", "\\boxed{x") is None  # answered without a worker
+    assert verifier_stats()["checks"] == before + 1

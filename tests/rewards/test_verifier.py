@@ -11,7 +11,8 @@ from r1kit.rewards.verifier import VerifierPool, math_check
 def test_math_check_in_process():
     assert math_check("\\frac12", "0.5") == 1.0
     assert math_check("3", "4") == 0.0
-    assert math_check("", "") == 0.0
+    assert math_check("", "") is None  # an unparsable gold
+    assert math_check("", "5") == 0.0
 
 
 def test_pool_lifecycle_deadline_and_dead_worker():

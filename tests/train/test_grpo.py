@@ -32,7 +32,8 @@ def weights(path):
 def parity_reward(monkeypatch):
     """A random model never earns accuracy; this reward has spread, so updates happen."""
     from r1kit.rewards import registry
-    monkeypatch.setitem(registry.REWARDS, "parity", lambda completion, example, task: float(len(completion) % 2))
+    parity = registry.Reward(lambda completion, example, ctx: float(len(completion) % 2))
+    monkeypatch.setitem(registry.REWARDS, "parity", parity)
 
 
 def test_smoke_run_writes_everything(tiny_model_dir, tmp_path):

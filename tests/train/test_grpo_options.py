@@ -35,7 +35,7 @@ def test_reference_reset_copies_the_policy(tiny_model_dir, tmp_path, monkeypatch
     from r1kit.rewards import registry
     from r1kit.rollout import RolloutEngine
 
-    monkeypatch.setitem(registry.REWARDS, "parity", lambda c, ex, task: float(sum(map(ord, c)) % 3))
+    monkeypatch.setitem(registry.REWARDS, "parity", registry.Reward(lambda c, ex, ctx: float(sum(map(ord, c)) % 3)))
     cfg = load_config(GRPORunConfig, None, [
         f"--model.name_or_path={tiny_model_dir}", "--model.device=cpu", f"--out_dir={tmp_path / 'run'}",
         "--steps=3", "--rollout.prompts_per_step=2", "--rollout.group_size=4", "--rollout.max_new_tokens=8",

@@ -4,13 +4,15 @@
     train = task.examples("train", 1000)
     task.verify("80235", train[0])            # 1.0 or 0.0
 
-Names: "arithmetic" (ArithmeticTask), "countdown" (CountdownTask), "jsonl" (JsonlMathTask, path=...).
+Names: "arithmetic" (ArithmeticTask), "countdown" (CountdownTask), "jsonl" (JsonlMathTask, path=...),
+"code" (JsonlCodeTask, path=...: HumanEval/MBPP-style rows scored in the sandbox).
 """
 
 from __future__ import annotations
 
 from r1kit.data.arithmetic import ArithmeticTask
 from r1kit.data.base import Example, Task
+from r1kit.data.code import JsonlCodeTask
 from r1kit.data.countdown import CountdownTask
 from r1kit.data.jsonl import JsonlMathTask
 from r1kit.errors import R1kitError
@@ -19,6 +21,7 @@ TASKS: dict[str, type[Task]] = {
     "arithmetic": ArithmeticTask,
     "countdown": CountdownTask,
     "jsonl": JsonlMathTask,
+    "code": JsonlCodeTask,
 }
 
 
@@ -32,4 +35,4 @@ def get_task(name: str, **kwargs) -> Task:
         raise R1kitError(f"task {name!r}: {e}") from None
 
 
-__all__ = ["ArithmeticTask", "CountdownTask", "Example", "JsonlMathTask", "TASKS", "Task", "get_task"]
+__all__ = ["ArithmeticTask", "CountdownTask", "Example", "JsonlCodeTask", "JsonlMathTask", "TASKS", "Task", "get_task"]

@@ -23,15 +23,24 @@ from fractions import Fraction
 from r1kit.data.templates import THINK_CLOSE, last_answer_block
 from r1kit.rewards.verifier import VerifierPool
 
-MAX_ANSWER_CHARS = 10_000  # longer "answers" are rejected: no honest final answer is this long
+MAX_ANSWER_CHARS = 10_000  # extraction scans no further than this for a closing brace
+MAX_PRED_CHARS = 1_000  # longer answers score 0.0 unchecked (benchmark golds: <= 53 chars; Math-Verify
+#                         takes ~0.5 s on 2000 letters, and its time grows faster than the length)
 _MAX_BOX_TRIES = 20  # \boxed occurrences tried from the end; bounds the work on hostile text
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")  # comma-separated digit groups: linear
 _INTEGER = re.compile(r"[-+]?\d+")
+# A number in an exponent raised to a power again: 10^10^10, 2^{2^{2}}. sympy evaluates such towers
+# exactly and never returns (measured: 10^{10^{10}} and 9^{9^{9^{9}}} hang past any deadline).
+# Symbolic ones (e^{x^2}) stay symbolic and are cheap, so they are not matched.
+_NESTED_POWER = re.compile(r"\^\s*\{?\s*\d[\d.]*\s*\^")
+MAX_NESTING = 10  # bracket depth; Math-Verify's parser is exponential in it (depth 20: > 5 s). Golds: <= 2
 _DECIMAL = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _WRAPPERS = ("\\text", "\\textbf", "\\mathrm", "\\mathbf", "\\mbox")
 
 log = logging.getLogger(__name__)
 fast_path = {"equal": 0, "unequal": 0, "rejected": 0}  # checks settled without a worker
+_bad_golds: set[str] = set()  # normalised golds Math-Verify could not parse
+_good_golds: set[str] = set()  # ... and those it could
 
 
 # ---- extraction ----------------------------------------------------------------------------
@@ -151,13 +160,39 @@ def _precheck(pred: str | None, gold: str | None) -> float | None:
     return None
 
 
+def _explosive(pred: str, gold: str) -> bool:
+    """Shapes that stall Math-Verify for seconds or forever, and that no gold of this kind has:
+    brackets nested deeper than MAX_NESTING, or a numeric power tower when the gold has none (so
+    "2^{2^{3}}" against a gold of 256 is a false 0.0: rare, and the price of never hanging)."""
+    depth = deepest = 0
+    for ch in pred:
+        if ch in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "})]":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        return True
+    return _NESTED_POWER.search(pred) is not None and _NESTED_POWER.search(gold) is None
+
+
 def _prepare(pred, gold) -> tuple[float | None, str, str]:
-    """(fast-path score or None, normalised pred, normalised gold) for one pair. Never raises."""
+    """(fast-path score or None, normalised pred, normalised gold) for one pair. Never raises.
+
+    A missing or empty gold is recorded in `_bad_golds` (the caller then answers None).
+    """
     try:
-        if not isinstance(pred, str) or not isinstance(gold, str) or len(pred) > MAX_ANSWER_CHARS:
+        gold = normalize_answer(gold) if isinstance(gold, str) else ""
+        if not gold:
+            _remember_gold(gold, parsable=False)
+            return None, "", gold
+        if not isinstance(pred, str) or len(pred) > MAX_PRED_CHARS:
             fast_path["rejected"] += 1
-            return 0.0, "", ""
-        pred, gold = normalize_answer(pred), normalize_answer(gold)
+            return 0.0, "", gold
+        pred = normalize_answer(pred)
+        if _explosive(pred, gold):
+            fast_path["rejected"] += 1
+            return 0.0, "", gold
         score = _precheck(pred, gold)
         if score is not None:
             fast_path["equal" if score else "unequal" if pred else "rejected"] += 1
@@ -203,29 +238,50 @@ def shutdown_pool() -> None:
 atexit.register(shutdown_pool)
 
 
-def verify_math_batch(pairs: list[tuple[str | None, str]], timeout: float | None = None) -> list[float]:
+def verify_math_batch(pairs: list[tuple[str | None, str]], timeout: float | None = None) -> list[float | None]:
     """Score (pred, gold) pairs: 1.0 if Math-Verify finds them equal, else 0.0. Never raises.
 
+    None instead of a score when Math-Verify cannot parse the gold (the sample is skipped, not
+    scored wrong). Each distinct gold is parsed once (a probe when no pair needed a worker) and
+    remembered: later pairs with an unparsable gold answer None at once.
     `timeout` (seconds, default the pool's 5.0) bounds each check; an overrunning check scores 0.0
     and its worker is replaced (see `verifier_stats()`). Pre-checks settle exact matches, equal
-    decimals and unequal integers without a worker; a pred over MAX_ANSWER_CHARS scores 0.0.
+    decimals and unequal integers without a worker; a pred over MAX_PRED_CHARS, or of a shape that
+    stalls Math-Verify (`_explosive`), scores 0.0 without one.
     Golds are trusted (they come from the dataset) and are not length-checked.
     """
     try:
         prepared = [_prepare(pred, gold) for pred, gold in pairs]
         scores = [score for score, _, _ in prepared]
-        todo = [i for i, score in enumerate(scores) if score is None]  # these need Math-Verify
-        if todo:
-            checked = get_pool().check_batch([prepared[i][1:] for i in todo], timeout=timeout)
+        todo = [i for i, (score, _, gold) in enumerate(prepared) if score is None and gold not in _bad_golds]
+        checks = [prepared[i][1:] for i in todo]  # these need Math-Verify
+        golds = {gold for _, _, gold in prepared if _gold_unknown(gold)} - {gold for _, gold in checks}
+        checks += [("", gold) for gold in sorted(golds)]  # probes: is this new gold parsable at all?
+        if checks:
+            checked = get_pool().check_batch(checks, timeout=timeout)
             for i, score in zip(todo, checked):
                 scores[i] = score
-        return [float(s or 0.0) for s in scores]
+            for (_, gold), score in zip(checks, checked):
+                _remember_gold(gold, score is not None)
+        return [None if gold in _bad_golds else float(s) for s, (_, _, gold) in zip(scores, prepared)]
     except Exception:  # the reward contract: never raise
         log.exception("verify_math_batch failed; scoring the batch 0.0")
         return [0.0] * len(pairs)
 
 
-def verify_math(pred: str | None, gold: str, timeout: float | None = None) -> float:
+def _gold_unknown(gold: str) -> bool:
+    """Not yet known to parse or not (numbers always parse)."""
+    return gold not in _good_golds and gold not in _bad_golds and not _DECIMAL.fullmatch(gold)
+
+
+def _remember_gold(gold: str, parsable: bool) -> None:
+    known = _good_golds if parsable else _bad_golds
+    if len(known) > 100_000:  # a bound, not an expected size: datasets have far fewer answers
+        known.clear()
+    known.add(gold)
+
+
+def verify_math(pred: str | None, gold: str, timeout: float | None = None) -> float | None:
     """1.0 if `pred` and `gold` are the same mathematical answer, else 0.0 (see verify_math_batch)."""
     return verify_math_batch([(pred, gold)], timeout=timeout)[0]
 

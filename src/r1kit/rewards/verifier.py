@@ -20,6 +20,7 @@ POSIX only (pipes passed by file descriptor).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
@@ -105,8 +106,9 @@ class VerifierPool:
         self._workers = [_Worker(memory_mb) for _ in range(max(1, workers))]
         self.closed = False
 
-    def check_batch(self, pairs: list[tuple[str, str]], timeout: float | None = None) -> list[float]:
-        """Score each (pred, gold) pair: 1.0 equal, 0.0 not equal / timed out / failed. Never raises."""
+    def check_batch(self, pairs: list[tuple[str, str]], timeout: float | None = None) -> list[float | None]:
+        """Score each (pred, gold) pair: 1.0 equal, 0.0 not equal / timed out / failed, None for an
+        unparsable gold (see `math_check`). Never raises."""
         results = [0.0] * len(pairs)
         if not pairs or self.closed or os.getpid() != self.owner_pid:
             return results
@@ -246,22 +248,38 @@ def _limit_memory(memory_mb: int) -> None:
         pass
 
 
-def math_check(pred: str, gold: str) -> float:
+def math_check(pred: str, gold: str) -> float | None:
     """Math-Verify equivalence of two answer strings, gold first (its argument order), timeouts off.
 
+    1.0 equal, 0.0 not (or `pred` unparsable), None when the *gold* cannot be parsed (a dataset
+    problem: the sample is skipped, not scored wrong). Golds are parsed once per worker and cached.
     Bare answers are wrapped in $…$: Math-Verify's LaTeX extractor needs a math-mode anchor, and
     without one "\\frac12" parses to nothing (measured on 0.9).
     """
     try:
-        from math_verify import parse, verify
+        from math_verify import verify
 
-        gold_parsed = parse(_as_math(gold), parsing_timeout=None) or parse(gold, parsing_timeout=None)
-        pred_parsed = parse(_as_math(pred), parsing_timeout=None) or parse(pred, parsing_timeout=None)
-        if not gold_parsed or not pred_parsed:
+        gold_parsed = _parse_gold(gold)
+        if not gold_parsed:
+            return None
+        pred_parsed = _parse(pred)
+        if not pred_parsed:
             return 0.0
-        return 1.0 if verify(gold_parsed, pred_parsed, timeout_seconds=None) else 0.0
+        return 1.0 if verify(list(gold_parsed), pred_parsed, timeout_seconds=None) else 0.0
     except Exception:  # MemoryError, RecursionError, sympy internals: a wrong answer
         return 0.0
+
+
+def _parse(text: str) -> list:
+    from math_verify import parse
+
+    return parse(_as_math(text), parsing_timeout=None) or parse(text, parsing_timeout=None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_gold(gold: str) -> tuple:
+    """Parsed gold, cached: a dataset's golds recur across G samples, epochs and evaluations."""
+    return tuple(_parse(gold))
 
 
 def _as_math(text: str) -> str:

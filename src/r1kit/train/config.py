@@ -5,6 +5,7 @@ defaults and `--section.key=value` overrides the recipe (see r1kit.config).
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from r1kit.errors import R1kitError
 
@@ -103,6 +104,8 @@ class GRPORunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     rewards: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "format": 0.0})
     """Reward components by name with weights (r1kit.rewards.REWARDS)."""
+    reward_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Keyword options per reward, e.g. {code: {mode: all}, language: {language: en}}."""
     steps: int = 100
     seed: int = 0
     out_dir: str = "runs/grpo"

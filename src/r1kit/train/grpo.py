@@ -136,6 +136,7 @@ def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch
     for name, values in components.items():
         v = torch.tensor([x for x in values if x is not None] or [0.0])
         out[f"reward/{name}_mean"], out[f"reward/{name}_std"] = v.mean().item(), v.std(correction=0).item()
+        out[f"reward/{name}_skipped"] = sum(x is None for x in values) / max(len(values), 1)
     out["response_length/mean"] = lengths.mean().item()
     out["response_length/max"] = lengths.max().item()
     out["truncated_frac"] = sum(r == "length" for r in rollout.finish_reasons) / len(rollout.finish_reasons)
@@ -173,6 +174,9 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
         raise R1kitError(f"--resume: no checkpoint found in {run_dir / 'checkpoints'}")
     if not resume and (run_dir / "metrics.jsonl").exists():
         raise R1kitError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another out_dir")
+    from r1kit.rewards import check_rewards
+
+    check_rewards(cfg.rewards, cfg.reward_options, preflight=True)  # names, options, the code sandbox
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -218,7 +222,7 @@ def save(run: Run) -> Path:
 def grpo_step(run: Run, engine) -> dict[str, float]:
     """One GRPO step. Returns the step's metrics."""
     from r1kit.data.templates import render_prompt
-    from r1kit.rewards import compute_rewards
+    from r1kit.rewards import RewardContext, compute_rewards
     from r1kit.rollout import SamplingParams
 
     cfg, G = run.cfg, run.cfg.rollout.group_size
@@ -233,7 +237,10 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
     t_rollout = time.perf_counter() - t0
     # ---- rewards: rule-based, per component, weighted ----
     group_examples = [ex for ex in examples for _ in range(G)]
-    totals, components = compute_rewards(rollout.texts, group_examples, run.task, cfg.rewards)
+    contexts = [RewardContext(run.task, int(n), cfg.rollout.max_new_tokens, finish == "length")
+                for n, finish in zip(rollout.completion_mask.sum(1).tolist(), rollout.finish_reasons)]
+    totals, components = compute_rewards(rollout.texts, group_examples, run.task, cfg.rewards,
+                                         contexts=contexts, options=cfg.reward_options)
     rewards = torch.tensor(totals, dtype=torch.float32)                                  # (B,)
     # ---- advantages: group-relative (and DAPO dynamic sampling) ----
     batch, flat = make_batch(rollout, rewards, cfg, run.device)
