@@ -37,12 +37,35 @@ def test_missing_model_path(capsys, tmp_path):
     ("--grpo.nope=1", "unknown config key"),
     ("--optim.lr=fast", "must be float"),
     ("--rollout.group_size=1", "group_size must be >= 2"),
+    ("--rewards={accuracy: 1.0, acuracy: 1.0}", "unknown reward(s) acuracy"),
+    ("--reward_options={overlong: {max_length: 9}}", "unknown option(s) max_length for reward 'overlong'"),
 ])
 def test_bad_overrides(capsys, tmp_path, override, message):
     cfg = recipe(tmp_path, out_dir=str(tmp_path / "run"))
     code, _, err = run(capsys, "train", "grpo", "--config", cfg, override)
     assert code == 2 and message in one_line_error(err)
     assert not (tmp_path / "run").exists()
+
+
+def test_code_reward_options_checked_before_the_run(capsys, tmp_path):
+    cfg = recipe(tmp_path, out_dir=str(tmp_path / "run"), rewards={"code": 1.0},
+                 reward_options={"code": {"mode": "most"}})
+    code, _, err = run(capsys, "train", "grpo", "--config", cfg)
+    assert code == 2 and "code reward mode must be 'fraction' or 'all'" in one_line_error(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_sandbox_check(capsys):
+    from r1kit.sandbox import SandboxUnavailable, check_sandbox
+
+    try:
+        check_sandbox()
+    except SandboxUnavailable as e:
+        pytest.skip(f"sandbox unavailable: {e}")
+    code, out, _ = run(capsys, "sandbox", "check")
+    assert code == 0 and out.startswith("sandbox OK")
+    code, _, err = run(capsys, "sandbox", "check", "--python", "/nonexistent/python")
+    assert code == 2 and "interpreter /nonexistent/python is not usable" in one_line_error(err)
 
 
 def test_dataset_row_without_answer(capsys, tmp_path, tiny_model_dir):

@@ -4,6 +4,7 @@
     r1kit train grpo --config recipes/X.yaml [--resume] [--section.key=value ...]
     r1kit model new --arch qwen2 --size tiny --out DIR      a tiny random model + local tokenizer
     r1kit model base --out DIR                              the demo's pretrained tiny base model
+    r1kit sandbox check [--python /usr/bin/python3]         self-test the code sandbox (bubblewrap)
 
 Bad input is reported as one line `error: ...` with exit code 2, never a traceback.
 """
@@ -68,6 +69,20 @@ def _cmd_model_base(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _cmd_sandbox_check(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.sandbox import Sandbox, check_sandbox
+
+    if extra:
+        raise R1kitError(f"unexpected arguments: {' '.join(extra)}")
+    check_sandbox(args.python)  # SandboxUnavailable (an R1kitError) says what failed, in one line
+    with Sandbox(workers=1, python=args.python) as sb:
+        result = sb.run_python("print(sum(range(10)))")
+    if result.stdout.strip() != "45":
+        raise R1kitError(f"sandbox ran but a trivial program failed: {result.status}, {result.stderr.strip()[:200]}")
+    print(f"sandbox OK: {args.python} runs contained ({result.wall_s * 1000:.0f} ms for a trivial program)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="r1kit", description="DeepSeek-R1 training system: GRPO, R1-Zero, evaluation.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -92,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--out", required=True)
     base.add_argument("--fresh", action="store_true", help="rebuild even if cached")
     base.set_defaults(fn=_cmd_model_base)
+    sandbox = sub.add_parser("sandbox", help="the code sandbox").add_subparsers(dest="action", required=True)
+    check = sandbox.add_parser("check", help="self-test bubblewrap containment on this machine")
+    check.add_argument("--python", default="/usr/bin/python3", help="interpreter inside (must live under /usr)")
+    check.set_defaults(fn=_cmd_sandbox_check)
     return p
 
 

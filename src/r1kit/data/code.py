@@ -18,7 +18,8 @@ from r1kit.data.base import Example
 from r1kit.data.jsonl import JsonlMathTask
 from r1kit.errors import R1kitError
 
-HUMANEVAL_PROBLEM = "Complete the following Python function. Reply with the full function in one ```python block.\n\n```python\n{prompt}```"
+HUMANEVAL_PROBLEM = ("Complete the following Python function. Reply with the full function in one ```python block."
+                     "\n\n```python\n{prompt}```")
 MBPP_PROBLEM = "{prompt}\nReply with Python code in one ```python block. Your code should pass this test:\n\n{test}"
 
 

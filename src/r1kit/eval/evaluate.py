@@ -48,7 +48,8 @@ def evaluate(engine, task, examples: list, *, template: str = "r1_zero", samples
         lengths += out.completion_mask.sum(1).tolist()
         texts += out.texts
         scores = accuracy_rewards(out.texts, [ex for ex in chunk for _ in range(samples)], task)  # one batched check
-        per_problem += [sum(s or 0.0 for s in scores[i * samples:(i + 1) * samples]) / samples for i in range(len(chunk))]
+        per_problem += [sum(s or 0.0 for s in scores[i * samples:(i + 1) * samples]) / samples  # None (no gold) = 0
+                        for i in range(len(chunk))]
     n = len(per_problem)
     return EvalResult(pass_at_1=sum(per_problem) / max(n, 1), n_problems=n, samples_per_problem=samples,
                       mean_length=sum(lengths) / max(len(lengths), 1), per_problem=per_problem, texts=texts)

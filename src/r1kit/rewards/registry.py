@@ -68,7 +68,7 @@ def register(name: str, fn: RewardFn, batch: Callable[..., list] | None = None,
 
 def check_rewards(weights: dict[str, float], options: dict[str, dict] | None = None,
                   preflight: bool = False) -> dict[str, dict]:
-    """Validate names and options; return the options per reward, coerced to their declared types.
+    """Validate names and options; return the options per named reward, coerced to their declared types.
 
     With `preflight`, also run each weighted reward's start-up check (the code reward's sandbox
     self-test), so a run that could not score its samples stops before it writes anything.
@@ -77,7 +77,7 @@ def check_rewards(weights: dict[str, float], options: dict[str, dict] | None = N
     unknown = sorted((set(weights) | set(options)) - set(REWARDS))
     if unknown:
         raise R1kitError(f"unknown reward(s) {', '.join(unknown)}; valid rewards: {', '.join(sorted(REWARDS))}")
-    resolved = {name: _check_options(name, options.get(name) or {}) for name in weights}
+    resolved = {name: _check_options(name, options.get(name) or {}) for name in set(weights) | set(options)}
     for name in weights if preflight else ():
         if REWARDS[name].preflight is not None:
             REWARDS[name].preflight(resolved[name])
