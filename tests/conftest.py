@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny Qwen2 model with r1kit's local tokenizer, built once per session."""
+"""Shared fixtures: a tiny Qwen2 model (r1kit's local tokenizer), the Math-Verify pool, the sandbox check."""
 
 import pytest
 
@@ -10,3 +10,24 @@ def tiny_model_dir(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("tiny") / "qwen2"
     return new_model("qwen2", "tiny", out, seed=0, hidden_size=64, num_hidden_layers=2, intermediate_size=128)
+
+
+@pytest.fixture(scope="session")
+def verifier_pool():
+    """One Math-Verify worker pool for the session, shut down at the end."""
+    from r1kit.rewards.math import get_pool, shutdown_pool
+
+    pool = get_pool()
+    yield pool
+    shutdown_pool()
+
+
+@pytest.fixture(scope="session")
+def sandbox_ok():
+    """Skip (with the self-test's one-line reason) where bubblewrap cannot run; the code reward needs it."""
+    from r1kit.sandbox import SandboxUnavailable, check_sandbox
+
+    try:
+        check_sandbox()
+    except SandboxUnavailable as e:
+        pytest.skip(f"sandbox unavailable: {e}")

@@ -87,3 +87,24 @@ def test_unknown_arch(capsys, tmp_path):
 def test_demo_rejects_unknown_option(capsys):
     code, _, err = run(capsys, "demo", "--stepz=3")
     assert code == 2 and "unknown config key 'stepz'" in one_line_error(err)
+
+
+def test_eval_cli(capsys, tmp_path, tiny_model_dir):
+    out = tmp_path / "ev"
+    code, stdout, _ = run(capsys, "eval", "--model", str(tiny_model_dir), "--benchmark", "arithmetic", "--samples",
+                          "2", "--limit", "3", "--out", str(out), "--no-progress", "--template=r1_zero",
+                          "--max_new_tokens=8")
+    assert code == 0 and "arithmetic: pass@1 0.0" in stdout and "(3 problems x 2 samples)" in stdout
+    assert (out / "table.md").exists() and (out / "arithmetic" / "samples.jsonl").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--benchmark", "aime2024"], "unknown benchmark 'aime2024'"),
+    (["--benchmark", "aime24", "--data", "missing.jsonl"], "benchmark file not found: missing.jsonl"),
+    (["--benchmark", "arithmetic", "--temperature=3"], "temperature must be in [0, 2]"),
+    (["--benchmark", "arithmetic", "--nope=1"], "unknown config key"),
+])
+def test_eval_cli_bad_input(capsys, tmp_path, tiny_model_dir, argv, message):
+    code, _, err = run(capsys, "eval", "--model", str(tiny_model_dir), "--out", str(tmp_path / "ev"), *argv)
+    assert code == 2 and message in one_line_error(err)
+    assert not (tmp_path / "ev").exists()

@@ -4,6 +4,8 @@
     r1kit train grpo --config recipes/X.yaml [--resume] [--section.key=value ...]
     r1kit model new --arch qwen2 --size tiny --out DIR      a tiny random model + local tokenizer
     r1kit model base --out DIR                              the demo's pretrained tiny base model
+    r1kit eval --model DIR_OR_NAME --benchmark aime24,math500 [--base-url URL] [--out DIR] [--key=value ...]
+                                                            the R1 evaluation protocol (pass@1, pass@k, cons@k)
     r1kit sandbox check [--python /usr/bin/python3]         self-test the code sandbox (bubblewrap)
 
 Bad input is reported as one line `error: ...` with exit code 2, never a traceback.
@@ -69,6 +71,25 @@ def _cmd_model_base(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.config import _merge, from_dict, parse_overrides, read_yaml
+    from r1kit.eval.runner import EvalRunConfig, run_eval
+
+    flags = {"model": args.model, "base_url": args.base_url, "out": args.out, "data": args.data,
+             "data_dir": args.data_dir, "samples": args.samples, "limit": args.limit, "scorer": args.scorer,
+             "benchmarks": args.benchmark.split(",") if args.benchmark else None}
+    data = _merge(read_yaml(args.config) if args.config else {}, {k: v for k, v in flags.items() if v is not None})
+    cfg = from_dict(EvalRunConfig, _merge(data, parse_overrides(extra)))
+    summaries = run_eval(cfg, progress=not args.no_progress)
+    for name, s in summaries.items():
+        cons = s.get("cons@k")
+        print(f"{name}: pass@1 {100 * s['pass@1']['mean']:.1f} ± {100 * s['pass@1']['stderr']:.1f}"
+              + (f", cons@{s['samples_per_problem']['max']} {100 * cons['mean']:.1f}" if cons else "")
+              + f" ({s['n_problems']} problems x {s['samples_per_problem']['max']} samples)")
+    print(f"table: {cfg.out}/table.md")
+    return 0
+
+
 def _cmd_sandbox_check(args: argparse.Namespace, extra: list[str]) -> int:
     from r1kit.sandbox import Sandbox, check_sandbox
 
@@ -107,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--out", required=True)
     base.add_argument("--fresh", action="store_true", help="rebuild even if cached")
     base.set_defaults(fn=_cmd_model_base)
+    ev = sub.add_parser("eval", help="the R1 evaluation protocol on benchmarks, local model or endpoint")
+    ev.add_argument("--model", help="checkpoint dir or hub name; with --base-url the served model's name")
+    ev.add_argument("--benchmark", help="comma-separated: aime24,aime25,amc23,math500,gsm8k,gpqa_diamond,"
+                                        "humaneval,mbpp,arithmetic,countdown, or a .jsonl file with --scorer")
+    ev.add_argument("--base-url", dest="base_url", help="OpenAI-compatible endpoint (key from $OPENAI_API_KEY)")
+    ev.add_argument("--out", help="output directory; the same one again resumes")
+    ev.add_argument("--data", help="data file or hub dataset for a single benchmark")
+    ev.add_argument("--data-dir", dest="data_dir", help="folder of <benchmark>.jsonl files (default $R1KIT_DATA)")
+    ev.add_argument("--samples", type=int, help="k samples per problem (default per benchmark)")
+    ev.add_argument("--limit", type=int, help="only the first N problems")
+    ev.add_argument("--scorer", help="math, choice or code, for a custom .jsonl benchmark")
+    ev.add_argument("--config", help="YAML with EvalRunConfig fields (src/r1kit/eval/runner.py)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.set_defaults(fn=_cmd_eval)
     sandbox = sub.add_parser("sandbox", help="the code sandbox").add_subparsers(dest="action", required=True)
     check = sandbox.add_parser("check", help="self-test bubblewrap containment on this machine")
     check.add_argument("--python", default="/usr/bin/python3", help="interpreter inside (must live under /usr)")

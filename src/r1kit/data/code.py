@@ -42,15 +42,28 @@ class JsonlCodeTask(JsonlMathTask):
         return self.verify_batch([answer], [example])[0]
 
     def _to_example(self, i: int, row: dict) -> Example:
-        prompt, tests = row.get("prompt"), row.get("tests")
-        for key, value in (("prompt", prompt), ("tests", tests)):
-            if not isinstance(value, str) or not value.strip():
-                raise R1kitError(f"{self.path}: row {i + 1} has no {key!r}")
-        humaneval = str(row.get("source", "")).lower() == "humaneval"
-        first_test = next((line for line in tests.splitlines() if line.startswith("assert")), "")
-        template = HUMANEVAL_PROBLEM if humaneval else MBPP_PROBLEM
-        problem = template.replace("{prompt}", prompt).replace("{test}", first_test)
-        meta = {k: v for k, v in row.items() if k not in ("id", "tests")}
-        meta.update(tests=tests, prefix=prompt if humaneval else "")
-        row_id = str(row.get("id") or f"{self.dataset_name}-{i}")
-        return Example(row_id, problem, "", meta)
+        return code_example(self.dataset_name, i, row, path=self.path)
+
+
+def code_example(name: str, i: int, row: dict, path: str = "") -> Example:
+    """One code problem from a row of shared/data's schema, or of the hub's HumanEval / MBPP columns
+    (HumanEval's `test` defines check(candidate) without calling it; MBPP's `test_list` holds asserts)."""
+    where = path or name
+    prompt, tests = row.get("prompt"), row.get("tests", row.get("test"))
+    if tests is None and isinstance(row.get("test_list"), list):
+        tests = "\n".join([*row.get("test_imports", []), *row["test_list"]]) + "\n"
+    for key, value in (("prompt", prompt), ("tests", tests)):
+        if not isinstance(value, str) or not value.strip():
+            raise R1kitError(f"{where}: row {i + 1} has no {key!r}")
+    entry = row.get("entry_point")
+    humaneval = str(row.get("source", "")).lower() == "humaneval" or "def check(candidate)" in tests
+    if humaneval and entry and f"check({entry})" not in tests:
+        tests += f"\n\ncheck({entry})\n"
+    first_test = next((line for line in tests.splitlines() if line.startswith("assert")), "")
+    template = HUMANEVAL_PROBLEM if humaneval else MBPP_PROBLEM
+    problem = template.replace("{prompt}", prompt).replace("{test}", first_test)
+    meta = {k: v for k, v in row.items() if k not in ("id", "tests", "test")}
+    meta.update(tests=tests, prefix=prompt if humaneval else "")
+    meta.setdefault("canonical_solution", row.get("code"))
+    row_id = str(row.get("id") or row.get("task_id") or f"{name}-{i}")
+    return Example(row_id, problem, "", meta)

@@ -22,12 +22,10 @@ class EvalResult:
 
     @property
     def stderr(self) -> float:
-        """Standard error of pass@1 across problems (population std / sqrt(n))."""
-        n = len(self.per_problem)
-        if n < 2:
-            return 0.0
-        var = sum((x - self.pass_at_1) ** 2 for x in self.per_problem) / n
-        return (var / n) ** 0.5
+        """Standard error of pass@1 across problems: sample std (n - 1) / sqrt(n), as r1kit.eval.metrics."""
+        from r1kit.eval.metrics import mean_stderr
+
+        return mean_stderr(self.per_problem).stderr if len(self.per_problem) >= 2 else 0.0
 
 
 def evaluate(engine, task, examples: list, *, template: str = "r1_zero", samples: int = 4,

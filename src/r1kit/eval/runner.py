@@ -1,0 +1,173 @@
+"""`r1kit eval`: the R1 protocol on named benchmarks, for a local model or an OpenAI-compatible endpoint.
+
+    run_eval(EvalRunConfig(model="runs/x/checkpoints/step-000150", benchmarks=["arithmetic"], out="runs/ev"))
+
+For each benchmark: k samples per problem at T = 0.6, top-p 0.95 (report §3 "Evaluation Setup"),
+every sample scored and appended to `<out>/<benchmark>/samples.jsonl` as soon as it exists, then
+`summary.json` (pass@1, pass@k for every k <= n, cons@k, truncation, length, parse failures).
+`<out>/summary.json` and `<out>/table.md` (the report's table shape, with its published rows for
+reference) cover all benchmarks. Running again with the same `out` resumes: samples already on disk
+are read back, never regenerated and never counted twice. Local sampling is deterministic per chunk
+of problems (a fixed seed per chunk), so a resumed run reproduces an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from r1kit.errors import R1kitError
+
+
+@dataclass
+class EvalRunConfig:
+    model: str = ""
+    """A local checkpoint directory or hub name; with base_url, the served model's name."""
+    base_url: str = ""
+    """An OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; empty = sample locally."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the endpoint's API key (never put keys in configs)."""
+    benchmarks: list[str] = field(default_factory=lambda: ["aime24"])
+    """Names (r1kit.eval.benchmarks.SPECS) or .jsonl files (with scorer)."""
+    data: str = ""
+    """A data file or hub dataset for a single benchmark, overriding its default source."""
+    data_dir: str = ""
+    """A folder holding <benchmark>.jsonl files (e.g. ../shared/data); default $R1KIT_DATA."""
+    scorer: str = ""
+    """For custom .jsonl benchmarks: math, choice or code."""
+    samples: int = 0
+    """k samples per problem; 0 = the benchmark's default (64 AIME/GPQA, 16 MATH-500/AMC, 8 others)."""
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 32768
+    """Capped to the model's context (local)."""
+    limit: int = 0
+    """Evaluate only the first N problems (0 = all)."""
+    template: str = "chat"
+    """Local prompt form: chat (R1 usage, response begins with <think>), r1_zero, or a "{prompt}" string."""
+    prompt: str = ""
+    """Override of the user-turn text; "{problem}" (and for choice "{choices}", "{letters}") is filled in."""
+    task_args: dict = field(default_factory=dict)
+    """Arguments of a synthetic task benchmark (arithmetic, countdown)."""
+    seed: int = 0
+    out: str = ""
+    """Output directory; running again with the same one resumes."""
+    concurrency: int = 8
+    """Endpoint: requests in flight."""
+    stream: bool = False
+    """Endpoint: use server-sent events."""
+    problems_per_batch: int = 16
+    """Local: problems sampled together in one engine batch (each with its k samples)."""
+    device: str = "auto"
+    dtype: str = "float32"
+    reference: bool = True
+    """Add the report's published rows to table.md."""
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise R1kitError("--model is required (a checkpoint directory, a hub name, or with --base_url the "
+                             "served model's name)")
+        if not self.benchmarks:
+            raise R1kitError("no benchmarks given")
+        if self.samples < 0 or self.limit < 0 or self.problems_per_batch < 1 or self.concurrency < 1:
+            raise R1kitError("samples and limit must be >= 0, problems_per_batch and concurrency >= 1")
+        if not 0 <= self.temperature <= 2 or not 0 < self.top_p <= 1 or self.max_new_tokens < 1:
+            raise R1kitError("temperature must be in [0, 2], top_p in (0, 1], max_new_tokens >= 1")
+        if self.base_url and self.template != "chat":
+            raise R1kitError("an endpoint is sent chat messages: template must be 'chat'")
+
+
+def run_eval(cfg: EvalRunConfig, progress: bool = True) -> dict:
+    """Evaluate every benchmark in `cfg`; returns {benchmark: summary}. See the module docstring."""
+    from r1kit.config import save_config
+    from r1kit.eval.benchmarks import load_benchmark
+    from r1kit.eval.report import markdown_table
+
+    benches = [load_benchmark(name, cfg.data if len(cfg.benchmarks) == 1 else "", cfg.data_dir, cfg.scorer,
+                              cfg.limit, cfg.task_args) for name in cfg.benchmarks]  # bad names fail before any work
+    cfg.out = cfg.out or f"runs/eval-{Path(cfg.model).name}"
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    backend = _backend(cfg)
+    summaries = {}
+    try:
+        for bench in benches:
+            summaries[bench.name] = evaluate_benchmark(backend, bench, cfg, out / bench.name, progress)
+    finally:
+        backend.close()
+    (out / "summary.json").write_text(json.dumps(summaries, indent=2))
+    rows = [{"model": cfg.model, "benchmark": name, "summary": s} for name, s in summaries.items()]
+    (out / "table.md").write_text(markdown_table(rows, reference=cfg.reference) + "\n")
+    return summaries
+
+
+def _backend(cfg: EvalRunConfig):
+    if cfg.base_url:
+        from r1kit.eval.endpoint import EndpointBackend
+
+        backend = EndpointBackend(cfg.base_url, cfg.model, os.environ.get(cfg.api_key_env),
+                                  concurrency=cfg.concurrency, stream=cfg.stream)
+        backend.check()
+        return backend
+    from r1kit.eval.local import LocalBackend
+
+    return LocalBackend(cfg.model, cfg.template, cfg.device, cfg.dtype)
+
+
+def evaluate_benchmark(backend, bench, cfg: EvalRunConfig, folder: Path, progress: bool = True) -> dict:
+    """Sample what is missing from `folder/samples.jsonl`, then summarise everything on disk."""
+    from r1kit.eval.samples import SampleLog
+    from r1kit.train.progress import StepProgress
+
+    k = cfg.samples or bench.samples
+    log = SampleLog(folder / "samples.jsonl", bench, k)
+    with StepProgress(len(bench.examples) * k, log.count, enabled=progress, description=bench.name) as bar:
+        def record(example, indices: list[int], completions) -> None:
+            log.write(example, indices, completions)
+            bar.update(log.count, {"eval/pass@1": log.running_pass_at_1})
+
+        if cfg.base_url:
+            _sample_endpoint(backend, bench, cfg, k, log, record)
+        else:
+            _sample_local(backend, bench, cfg, k, log, record)
+    summary = {"benchmark": bench.name, "model": cfg.model, "scorer": bench.scorer, "temperature": cfg.temperature,
+               "top_p": cfg.top_p, **log.summary()}
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _request(bench, example, cfg: EvalRunConfig, n: int, seed: int) -> dict:
+    from r1kit.eval.scoring import user_prompt
+
+    return {"messages": [{"role": "user", "content": user_prompt(bench, example, cfg.prompt)}], "n": n,
+            "temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens, "seed": seed}
+
+
+def _sample_local(backend, bench, cfg: EvalRunConfig, k: int, log, record) -> None:
+    """Chunks of problems in file order, chunk c sampled with seed (seed, c): a chunk with anything
+    missing is sampled again whole (same seed, same output) and only the missing samples are kept."""
+    size = cfg.problems_per_batch
+    for c in range(0, len(bench.examples), size):
+        chunk = bench.examples[c:c + size]
+        if all(not log.missing(ex) for ex in chunk):
+            continue
+        seed = cfg.seed * 1_000_003 + c // size
+        requests = [_request(bench, ex, cfg, k, seed) for ex in chunk]
+        backend.generate(requests, lambda i, comps: record(chunk[i], list(range(k)), comps))
+
+
+def _sample_endpoint(backend, bench, cfg: EvalRunConfig, k: int, log, record) -> None:
+    """One request per problem for its missing samples; results are written as each request returns."""
+    todo = [(ex, log.missing(ex)) for ex in bench.examples]
+    todo = [(ex, missing) for ex, missing in todo if missing]
+    requests = [_request(bench, ex, cfg, len(missing), cfg.seed * 1_000_003 + i)
+                for i, (ex, missing) in enumerate(todo)]
+
+    def done(i: int, completions) -> None:  # called on this thread, one request at a time
+        ex, missing = todo[i]
+        record(ex, missing, completions)
+
+    backend.generate(requests, done)
