@@ -111,3 +111,12 @@ def test_reference_json_has_table5():
     assert models["DeepSeek-R1-Distill-Qwen-32B"]["aime24"] == {"pass@1": 72.6, "cons@64": 83.3}
     assert models["DeepSeek-R1-Distill-Qwen-1.5B"]["codeforces_rating"] == 954
     assert models["DeepSeek-R1"]["math500"]["pass@1"] == 97.3
+
+
+def test_reference_block_left_out_when_the_report_has_no_such_benchmark():
+    from r1kit.eval.metrics import summarize
+
+    summary = summarize([{"correct": [True, False], "answers": ["1", "2"], "tokens": [3, 4], "finish": ["stop"] * 2,
+                          "cons": 1.0}])
+    table = markdown_table([{"model": "m", "benchmark": "gsm8k", "summary": summary}], reference=True)
+    assert "reported" not in table and table.count("\n") == 3

@@ -367,6 +367,8 @@ class EndpointBackend:
                 "top_p": req["top_p"], "max_tokens": req["max_tokens"], "stream": self.stream}
         if seed is not None:
             body["seed"] = seed
+        if req.get("stop"):
+            body["stop"] = list(req["stop"])
         if self.stream:
             body["stream_options"] = {"include_usage": True}
         return {**body, **self.extra_body}

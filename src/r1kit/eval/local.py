@@ -39,7 +39,8 @@ class LocalBackend:
         first = requests[0]
         prompts = [render_prompt(_user_text(r), self.template, self.tokenizer) for r in requests]
         params = SamplingParams(max_new_tokens=self.budget(prompts, first["max_tokens"]), n=first["n"],
-                                temperature=first["temperature"], top_p=first["top_p"], seed=first.get("seed"))
+                                temperature=first["temperature"], top_p=first["top_p"], seed=first.get("seed"),
+                                stop=tuple(first.get("stop") or ()))
         out = self.engine.generate(prompts, params)
         lengths = out.completion_mask.sum(1).tolist()
         results = []

@@ -76,7 +76,8 @@ def markdown_table(rows: list[dict], reference: bool | list[str] = False) -> str
     """Render summaries as a Table-5-shaped markdown table (see the module docstring).
 
     rows: {"model": str, "benchmark": str, "summary": summarize() output}, at most one per (model, benchmark).
-    reference: True adds every model of reference.json; a list of names adds those (unknown name: ValueError).
+    reference: True adds the models of reference.json with a number for these benchmarks (none: no block);
+    a list of names adds those, numbers or not (unknown name: ValueError).
     A cell with no number is "—"; a reference cell needs the exact metric (the report's cons@64 does not
     fill a cons@8 column).
     """
@@ -104,6 +105,10 @@ def markdown_table(rows: list[dict], reference: bool | list[str] = False) -> str
         unknown = [n for n in names if n not in published]
         if unknown:
             raise ValueError(f"no reference numbers for {unknown}; known: {list(published)}")
-        lines.append(_line([REFERENCE_LABEL] + [""] * len(columns)))
-        lines += [_line([n] + _reference_cells(published[n], columns)) for n in names]
+        ref_rows = [[n] + _reference_cells(published[n], columns) for n in names]
+        if reference is True:  # all of them: only the models with a number for these benchmarks
+            ref_rows = [row for row in ref_rows if any(c != MISSING for c in row[1:])]
+        if ref_rows:
+            lines.append(_line([REFERENCE_LABEL] + [""] * len(columns)))
+            lines += [_line(row) for row in ref_rows]
     return "\n".join(lines) + "\n"

@@ -43,6 +43,8 @@ class EvalRunConfig:
     top_p: float = 0.95
     max_new_tokens: int = 32768
     """Capped to the model's context (local)."""
+    stop: list[str] = field(default_factory=list)
+    """Stop strings (kept in the completion), e.g. ["</answer>"] for the R1-Zero template."""
     limit: int = 0
     """Evaluate only the first N problems (0 = all)."""
     template: str = "chat"
@@ -143,7 +145,8 @@ def _request(bench, example, cfg: EvalRunConfig, n: int, seed: int) -> dict:
     from r1kit.eval.scoring import user_prompt
 
     return {"messages": [{"role": "user", "content": user_prompt(bench, example, cfg.prompt)}], "n": n,
-            "temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens, "seed": seed}
+            "temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens, "seed": seed,
+            "stop": list(cfg.stop)}
 
 
 def _sample_local(backend, bench, cfg: EvalRunConfig, k: int, log, record) -> None:
