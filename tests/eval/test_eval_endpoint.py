@@ -52,17 +52,20 @@ def test_endpoint_eval(tmp_path, data, verifier_pool, stream):
 
 def test_failed_endpoint_keeps_partial_results_and_resumes(tmp_path, data, verifier_pool):
     with FakeOpenAI(answer) as fake:
-        fake.fail(500, times=None)  # every request fails from now on ...
-        run = cfg(fake.url, data, tmp_path / "o", concurrency=1)
+        run_eval(cfg(fake.url, data, tmp_path / "o", limit=1), progress=False)  # p1's 4 samples on disk
+        fake.fail(500, times=None)  # from now on every request fails
         with pytest.raises(R1kitError, match="500"):
-            run_eval(run, progress=False)
-    with FakeOpenAI(answer) as fake:  # ... the server comes back: only what is missing is asked for
-        run_eval(cfg(fake.url, data, tmp_path / "o"), progress=False)
-        assert sum(r.body["n"] for r in fake.chat_requests) == 12
-    with FakeOpenAI(answer) as fake:
+            run_eval(cfg(fake.url, data, tmp_path / "o", max_retries=2, retry_backoff=0.01), progress=False)
+        assert len(fake.chat_requests) >= 1 + 3  # p1, then p2 or p3: 1 try + 2 retries
+    assert len((tmp_path / "o" / "b" / "samples.jsonl").read_text().splitlines()) == 4  # kept
+    with FakeOpenAI(answer) as fake:  # the server comes back: only what is missing is asked for
         summary = run_eval(cfg(fake.url, data, tmp_path / "o"), progress=False)["b"]
+        assert sorted(r.body["messages"][0]["content"].split("\n")[0] for r in fake.chat_requests) == \
+            [PROBLEMS[1][1], PROBLEMS[2][1]]
+    with FakeOpenAI(answer) as fake:
+        assert run_eval(cfg(fake.url, data, tmp_path / "o"), progress=False)["b"] == summary
         assert fake.chat_requests == []  # nothing left to sample
-    assert summary["n_problems"] == 3 and summary["pass@1"]["mean"] == 0.5
+    assert summary["n_problems"] == 3 and len(summary["pass@k"]) == 4
 
 
 def test_endpoint_down_is_a_clear_error(tmp_path, data):

@@ -60,6 +60,10 @@ class EvalRunConfig:
     """Endpoint: requests in flight."""
     stream: bool = False
     """Endpoint: use server-sent events."""
+    max_retries: int = 6
+    """Endpoint: retries of a request on 429 / 5xx / timeouts / malformed replies, with exponential backoff."""
+    retry_backoff: float = 1.0
+    """Endpoint: the first retry's wait in seconds (doubling each time, capped at 60 s)."""
     problems_per_batch: int = 16
     """Local: problems sampled together in one engine batch (each with its k samples)."""
     device: str = "auto"
@@ -111,7 +115,8 @@ def _backend(cfg: EvalRunConfig):
         from r1kit.eval.endpoint import EndpointBackend
 
         backend = EndpointBackend(cfg.base_url, cfg.model, os.environ.get(cfg.api_key_env),
-                                  concurrency=cfg.concurrency, stream=cfg.stream)
+                                  concurrency=cfg.concurrency, stream=cfg.stream, max_retries=cfg.max_retries,
+                                  backoff=cfg.retry_backoff)
         backend.check()
         return backend
     from r1kit.eval.local import LocalBackend
