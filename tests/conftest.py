@@ -31,3 +31,15 @@ def sandbox_ok():
         check_sandbox()
     except SandboxUnavailable as e:
         pytest.skip(f"sandbox unavailable: {e}")
+
+
+@pytest.fixture(scope="package")
+def one_thread():
+    """Tiny models run as fast on one torch thread, and one thread does not stall when other jobs share
+    the CPU (two threads on a busy 2-core machine measured up to 100x slower per step)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -6,6 +6,8 @@
     r1kit model base --out DIR                              the demo's pretrained tiny base model
     r1kit eval --model DIR_OR_NAME --benchmark aime24,math500 [--base-url URL] [--out DIR] [--key=value ...]
                                                             the R1 evaluation protocol (pass@1, pass@k, cons@k)
+    r1kit serve --model DIR_OR_NAME [--host 127.0.0.1 --port 8000 --api-key KEY]
+                                                            OpenAI-compatible API + chat page, continuous batching
     r1kit sandbox check [--python /usr/bin/python3]         self-test the code sandbox (bubblewrap)
 
 Bad input is reported as one line `error: ...` with exit code 2, never a traceback.
@@ -90,6 +92,22 @@ def _cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.serve.server import serve
+
+    if extra:
+        raise R1kitError(f"unexpected arguments: {' '.join(extra)}")
+    if not 0 < args.port < 65536:
+        raise R1kitError(f"--port must be in 1-65535, got {args.port}")
+    try:
+        serve(args.model, args.host, args.port, args.api_key, model_name=args.served_name, dtype=args.dtype,
+              device=args.device, max_batch=args.max_batch, max_queue=args.max_queue, context=args.context,
+              threads=args.threads)
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: uvicorn has already shut down cleanly
+        pass
+    return 0
+
+
 def _cmd_sandbox_check(args: argparse.Namespace, extra: list[str]) -> int:
     from r1kit.sandbox import Sandbox, check_sandbox
 
@@ -142,6 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--config", help="YAML with EvalRunConfig fields (src/r1kit/eval/runner.py)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.set_defaults(fn=_cmd_eval)
+    sv = sub.add_parser("serve", help="OpenAI-compatible reasoning API and chat page (continuous batching)")
+    sv.add_argument("--model", required=True, help="checkpoint directory or hub name")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--api-key", dest="api_key", default=None, help="require this Bearer key on /v1 routes")
+    sv.add_argument("--served-name", dest="served_name", default=None, help="model name clients send (default --model)")
+    sv.add_argument("--dtype", default=None, help="float32 / bfloat16 (default: bfloat16 on CUDA, float32 on CPU)")
+    sv.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
+    sv.add_argument("--max-batch", dest="max_batch", type=int, default=32, help="rows decoded together")
+    sv.add_argument("--max-queue", dest="max_queue", type=int, default=64, help="waiting requests before 429")
+    sv.add_argument("--context", type=int, default=None, help="most prompt + completion tokens per request")
+    sv.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    sv.set_defaults(fn=_cmd_serve)
     sandbox = sub.add_parser("sandbox", help="the code sandbox").add_subparsers(dest="action", required=True)
     check = sandbox.add_parser("check", help="self-test bubblewrap containment on this machine")
     check.add_argument("--python", default="/usr/bin/python3", help="interpreter inside (must live under /usr)")

@@ -17,12 +17,9 @@ SPECIALS = ["<|endoftext|>", "<|pad|>", "<think>", "</think>", "<answer>", "</an
 
 
 @pytest.fixture(scope="package", autouse=True)
-def one_thread():
-    """Tiny models run as fast on one thread, and one thread does not stall when other jobs share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_thread):
+    """Every rollout test on one torch thread (tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -87,3 +87,79 @@ def new_cache(model, capacity: int) -> DynamicCache:
 def select_rows(cache, indices: torch.Tensor) -> None:
     """Keep rows `indices` of every cache layer, in place (repeats allowed: that is how a prompt is shared)."""
     cache.batch_select_indices(indices)
+
+
+# ---- continuous batching: joining and trimming caches (r1kit.serve.batcher) ----
+def concat_rows(a, b, capacity: int | None = None):
+    """Rows of cache `a` then the rows of cache `b`, written into `a` (returned).
+
+    The two may hold different lengths La, Lb: both are right-aligned at L = max(La, Lb), the shorter
+    one left-padded with zero K/V columns that the caller masks out (attention mask 0), exactly like a
+    left-padded prompt. Zeros, not uninitialised memory: a masked column still meets the matmuls, and
+    nan * 0 = nan. Per layer: a SlabLayer on either side gives a new SlabLayer of `capacity` positions
+    (default: the larger slab capacity; must be >= L); two plain DynamicLayers give a DynamicLayer. Other
+    layer kinds (sliding window, linear attention) raise NotImplementedError.
+    """
+    if len(a.layers) != len(b.layers):
+        raise ValueError(f"caches have {len(a.layers)} and {len(b.layers)} layers")
+    a.layers = [_concat_layer(la, lb, capacity) for la, lb in zip(a.layers, b.layers)]
+    return a
+
+
+def trim_left(cache, n: int) -> None:
+    """Drop the first `n` positions of every layer, in place (columns that are padding for every row).
+    A SlabLayer keeps its capacity, so the freed room is available at the end."""
+    if n <= 0:
+        return
+    for layer in cache.layers:
+        _check_kind(layer)
+        if isinstance(layer, SlabLayer):
+            length = layer.length - n
+            layer._k = _right_aligned([layer.keys[:, :, n:]], length, layer.capacity)
+            layer._v = _right_aligned([layer.values[:, :, n:]], length, layer.capacity)
+            layer.length = length
+            layer._refresh_views()
+        elif layer.is_initialized:
+            layer.keys, layer.values = layer.keys[:, :, n:], layer.values[:, :, n:]
+
+
+def _check_kind(layer) -> None:
+    if not isinstance(layer, SlabLayer) and type(layer) is not DynamicLayer:
+        raise NotImplementedError(f"cannot join or trim a {type(layer).__name__} cache layer")
+
+
+def _concat_layer(la, lb, capacity: int | None):
+    _check_kind(la)
+    _check_kind(lb)
+    length = max(la.get_seq_length(), lb.get_seq_length())
+    slabs = [layer.capacity for layer in (la, lb) if isinstance(layer, SlabLayer)]
+    if not slabs:
+        out = DynamicLayer()
+        out.lazy_initialization(la.keys, la.values)
+        out.keys = _right_aligned([la.keys, lb.keys], length, length)
+        out.values = _right_aligned([la.values, lb.values], length, length)
+        return out
+    cap = max(slabs) if capacity is None else capacity
+    if cap < length:
+        raise ValueError(f"capacity {cap} < cache length {length}")
+    out = SlabLayer(cap)
+    out.lazy_initialization(la.keys, la.values)
+    out._k = _right_aligned([la.keys, lb.keys], length, cap)
+    out._v = _right_aligned([la.values, lb.values], length, cap)
+    out.length = length
+    out._refresh_views()
+    return out
+
+
+def _right_aligned(parts: list[torch.Tensor], length: int, capacity: int) -> torch.Tensor:
+    """Stack parts (R_i, H, L_i, D) along rows into (sum R_i, H, capacity, D), each part ending at
+    column `length`, zeros before it; columns >= length are left unwritten (slab room)."""
+    first = parts[0]
+    out = first.new_empty(sum(p.shape[0] for p in parts), first.shape[1], capacity, first.shape[-1])
+    row = 0
+    for p in parts:
+        pad = length - p.shape[-2]
+        out[row : row + p.shape[0], :, :pad] = 0
+        out[row : row + p.shape[0], :, pad:length] = p
+        row += p.shape[0]
+    return out

@@ -1,0 +1,377 @@
+"""Continuous batching for `r1kit serve`: concurrent requests share each forward pass.
+
+    batcher = Batcher(model, tokenizer, max_batch=32)
+    batcher.start()                                    # one background thread runs the loop
+    stream = batcher.submit(Request(prompt_ids=ids, max_tokens=128))
+    while (tokens := stream.get()) is not None: ...    # or `await stream.aget()` in asyncio handlers
+    batcher.close()
+
+A new request joins the running batch at the next step and a finished one leaves it, so 16 clients
+share one decode forward instead of queueing behind each other. Each loop iteration:
+  1. drop rows whose stream ended (cancelled, finished), and trim cache columns left all-padding;
+  2. admit waiting requests while active < max_batch: one prefill forward over their left-padded
+     prompts (RolloutEngine.prefill), then merge their KV cache into the running one (kv_merge);
+  3. sample one token per row with the row's own temperature / top_p / generator;
+  4. push each token to its stream; eos -> "stop", max_tokens or the context end -> "length";
+  5. one RolloutEngine.decode_step for the rows still active.
+The loop sleeps on a condition variable when there is nothing to do. An exception fails only the
+streams it touched (a prefill: the arrivals; a decode step: the running batch) with finish_reason
+"error"; the loop keeps serving. Not here: chunked prefill (a long prompt's prefill stalls the running
+rows for one forward), paged KV (a join copies the running cache), prefix sharing between requests,
+stop strings (the HTTP layer matches them and calls `Stream.cancel`). Imports torch only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+
+from r1kit.rollout.batch import left_pad
+from r1kit.rollout.engine import DecodeState, RolloutEngine
+from r1kit.rollout.sampling import sample_tokens
+from r1kit.serve.kv_merge import merge_states, trim_padding
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """`submit` found `max_queue` requests already waiting (the HTTP layer answers 429 / 503)."""
+
+
+@dataclass
+class Request:
+    """One completion to generate."""
+
+    prompt_ids: list[int]
+    """Prompt token ids (the chat template already applied); at least one, fewer than `context`."""
+    max_tokens: int
+    """Most tokens to generate (the eos token counts); fewer if the context fills up first."""
+    temperature: float = 0.6
+    """Softmax temperature; 0 = greedy (argmax). R1's recommended 0.6 is the default."""
+    top_p: float = 0.95
+    """Nucleus sampling mass, in (0, 1]."""
+    seed: int | None = None
+    """Seed of the request's own torch.Generator: the same seed gives the same tokens."""
+
+
+class Stream:
+    """One request's output, consumed by one HTTP handler (sync or async).
+
+    Tokens arrive in chunks: `get` / `aget` return every token generated since the last call (>= 1),
+    then None once the request has finished and everything was read. The eos token, when generated,
+    is delivered as the last token (as in a rollout); decode with skip_special_tokens to hide it.
+    """
+
+    def __init__(self, prompt_tokens: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None  # "stop" | "length" | "cancelled" | "error"
+        self.error: str | None = None
+        self._cond = threading.Condition()
+        self._pending: list[int] = []
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None
+
+    def get(self, timeout: float | None = None) -> list[int] | None:
+        """Next new tokens, or None once finished; raises TimeoutError if `timeout` s pass with neither."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._pending or self.finished, timeout):
+                raise TimeoutError(f"no token within {timeout} s")
+            return self._take()
+
+    async def aget(self) -> list[int] | None:
+        """`get` for asyncio handlers: waits on an asyncio.Event, no thread is blocked."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._cond:
+                if self._pending or self.finished:
+                    return self._take()
+                waiter = (loop, asyncio.Event())
+                self._waiters.append(waiter)
+            try:
+                await waiter[1].wait()
+            finally:
+                with self._cond:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+
+    def cancel(self) -> None:
+        """End the stream now ("cancelled", unless it already ended); its row leaves at the next step."""
+        self._finish("cancelled")
+
+    # ---- the batcher's side ----
+    def _take(self) -> list[int] | None:
+        out, self._pending = self._pending, []
+        return out or None
+
+    def _push(self, token: int, finish_reason: str | None, wake: dict | None = None) -> None:
+        """Deliver `token`; with `wake` (a dict), asyncio waiters are collected there per event loop
+        instead of woken one by one (`wake_all`: one cross-thread call per loop per step)."""
+        with self._cond:
+            if self.finished:  # cancelled meanwhile: the token is dropped
+                return
+            self._pending.append(token)
+            self.completion_tokens += 1
+            self.finish_reason = finish_reason
+            self._wake(wake)
+
+    def _finish(self, reason: str, error: str | None = None) -> None:
+        with self._cond:
+            if not self.finished:
+                self.finish_reason, self.error = reason, error
+                self._wake()
+
+    def _wake(self, wake: dict | None = None) -> None:
+        self._cond.notify_all()
+        collected = {} if wake is None else wake
+        for loop, event in self._waiters:
+            collected.setdefault(loop, []).append(event)
+        self._waiters.clear()
+        if wake is None:
+            wake_all(collected)
+
+
+def wake_all(waiters: dict) -> None:
+    """Set the asyncio events {loop: [event, ...]}: one call_soon_threadsafe per event loop."""
+    for loop, events in waiters.items():
+        try:
+            loop.call_soon_threadsafe(_set_all, events)
+        except RuntimeError:  # that event loop is closed: nobody is waiting any more
+            pass
+
+
+def _set_all(events: list) -> None:
+    for event in events:
+        event.set()
+
+
+@dataclass
+class _Row:
+    """A request in the running batch (or waiting for it)."""
+
+    request: Request
+    stream: Stream
+    budget: int  # tokens it may generate: min(max_tokens, context - prompt length)
+    generator: torch.Generator | None
+
+    @property
+    def left(self) -> int:
+        return self.budget - self.stream.completion_tokens
+
+
+class Batcher:
+    """Continuous batching over one model; see the module docstring for the loop.
+
+    max_batch: most rows decoded together. max_queue: most requests waiting to join (then QueueFull).
+    context: most prompt + completion tokens per request (default: the model's max_position_embeddings,
+    else 2048).
+    """
+
+    def __init__(self, model, tokenizer, *, max_batch: int = 32, max_queue: int = 64, context: int | None = None):
+        if max_batch < 1 or max_queue < 0:
+            raise ValueError(f"need max_batch >= 1 and max_queue >= 0, got {max_batch}, {max_queue}")
+        self.model, self.max_batch, self.max_queue = model, max_batch, max_queue
+        self.engine = RolloutEngine(model, tokenizer)
+        self.eos = frozenset(self.engine.eos_ids)
+        limit = getattr(model.config, "max_position_embeddings", None)
+        self.context = int(context or limit or 2048)
+        if limit is not None and self.context > limit:
+            raise ValueError(f"context {self.context} > the model's max_position_embeddings {limit}")
+        self.vocab_size = model.get_input_embeddings().num_embeddings
+        self._cond = threading.Condition()
+        self._waiting: deque[_Row] = deque()
+        self._rows: list[_Row] = []  # the running batch, aligned with the rows of self._state
+        self._state: DecodeState | None = None
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._counts = dict(steps=0, tokens=0, joins=0, leaves=0, prefills=0, errors=0)
+
+    # ---- the HTTP layer's side ----
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is not None or self._closing:
+                return
+            self.model.eval()
+            self._thread = threading.Thread(target=self._loop, name="r1kit-batcher", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop the loop (after the step in flight) and end every stream with "cancelled"."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        with self._cond:
+            rows, self._rows, self._state = self._rows + list(self._waiting), [], None
+            self._waiting.clear()
+        for row in rows:
+            row.stream._finish("cancelled")
+
+    def submit(self, request: Request) -> Stream:
+        """Queue `request`; it joins the running batch at the next step. Thread-safe."""
+        budget = self._check(request)
+        generator = None
+        if request.seed is not None:
+            generator = torch.Generator(device=self.engine.device).manual_seed(request.seed)
+        row = _Row(request, Stream(len(request.prompt_ids)), budget, generator)
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the batcher is closed")
+            if len(self._waiting) >= self.max_queue:  # cancelled requests do not hold a place
+                self._waiting = deque(r for r in self._waiting if not r.stream.finished)
+            if len(self._waiting) >= self.max_queue:
+                raise QueueFull(f"{len(self._waiting)} requests are already waiting")
+            self._waiting.append(row)
+            self._cond.notify_all()
+        return row.stream
+
+    @property
+    def stats(self) -> dict:
+        """Active rows, queued requests, and counters: steps (sampling steps over the batch), tokens
+        generated, joins, leaves, prefills (forwards), errors; kv_len of the running cache."""
+        with self._cond:
+            state = self._state
+            return dict(active=len(self._rows), queued=len(self._waiting), **self._counts,
+                        kv_len=0 if state is None else state.kv_len)
+
+    def _check(self, request: Request) -> int:
+        n = len(request.prompt_ids)
+        if n == 0:
+            raise ValueError("empty prompt: at least one token is needed")
+        if n >= self.context:
+            raise ValueError(f"prompt of {n} tokens leaves no room in a context of {self.context}")
+        if request.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {request.max_tokens}")
+        if request.temperature < 0 or not 0.0 < request.top_p <= 1.0:
+            raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {request.temperature}, {request.top_p}")
+        if min(request.prompt_ids) < 0 or max(request.prompt_ids) >= self.vocab_size:
+            raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
+        return min(request.max_tokens, self.context - n)
+
+    # ---- the loop ----
+    def _loop(self) -> None:
+        with torch.inference_mode():
+            while True:
+                try:
+                    self._drop_finished()  # (1)
+                    arrivals = self._wait_for_work()
+                    if arrivals is None:
+                        return
+                    self._step(arrivals)
+                except Exception as e:  # a bug in the bookkeeping itself: fail everything, keep serving
+                    log.exception("batcher loop")
+                    self._fail(self._rows, e)
+                    with self._cond:
+                        self._rows, self._state = [], None
+
+    def _wait_for_work(self) -> list[_Row] | None:
+        """Sleep until there is a request or an active row; pop the arrivals that fit. None: closing."""
+        with self._cond:
+            while not (self._closing or self._waiting or self._rows):
+                self._cond.wait()
+            if self._closing:
+                return None
+            arrivals = []
+            while self._waiting and len(self._rows) + len(arrivals) < self.max_batch:
+                row = self._waiting.popleft()
+                if not row.stream.finished:
+                    arrivals.append(row)
+            return arrivals
+
+    def _step(self, arrivals: list[_Row]) -> None:
+        if arrivals:
+            self._admit(arrivals)  # (2)
+        if not self._rows:
+            return
+        try:
+            self._sample_and_push()  # (3), (4)
+            self._drop_finished()
+            if self._rows:
+                self.engine.decode_step(self._state)  # (5)
+        except Exception as e:  # the running batch's cache may be half-written: fail all of it
+            self._fail(self._rows, e)
+            with self._cond:
+                self._rows, self._state = [], None
+
+    def _admit(self, arrivals: list[_Row]) -> None:
+        """Prefill the arrivals together and merge them into the running batch."""
+        extra = max(r.left for r in self._rows + arrivals)  # room for the longest remaining generation
+        try:
+            ids, mask = left_pad([r.request.prompt_ids for r in arrivals], self.engine.pad_id)  # (U, Lp)
+            ids, mask = ids.to(self.engine.device), mask.to(self.engine.device)
+            expand = torch.arange(len(arrivals), device=ids.device)  # (U,)
+            # alone, the prefill's cache is the batch's; merging allocates its own slab
+            new = self.engine.prefill(ids, mask, expand, extra=0 if self._rows else extra)
+        except Exception as e:  # only the arrivals saw this forward
+            self._fail(arrivals, e)
+            return
+        try:
+            state = new if self._state is None else merge_states(self._state, new, extra)
+        except Exception as e:  # the running cache may be consumed: fail both sides
+            self._fail(self._rows + arrivals, e)
+            with self._cond:
+                self._rows, self._state = [], None
+            return
+        with self._cond:
+            self._state, self._rows = state, self._rows + arrivals
+            self._counts["joins"] += len(arrivals)
+            self._counts["prefills"] += 1
+
+    def _sample_and_push(self) -> None:
+        """Sample a token per row (rows with equal settings and no seed together), push it, mark ends."""
+        state = self._state
+        tokens = torch.empty(len(self._rows), dtype=torch.long, device=state.logits.device)  # (A,)
+        for (temperature, top_p, generator), idx in self._sampling_groups().items():
+            index = torch.tensor(idx, device=tokens.device)  # (G,)
+            logits = state.logits if len(idx) == len(self._rows) else state.logits[index]  # (G, V)
+            tokens[index] = sample_tokens(logits, temperature, top_p, generator)[0]
+        state.next_tokens = tokens
+        with self._cond:  # counted before any client can see the tokens
+            self._counts["steps"] += 1
+            self._counts["tokens"] += len(self._rows)
+        wake: dict = {}
+        for row, token in zip(self._rows, tokens.tolist()):
+            reason = "stop" if token in self.eos else "length" if row.left <= 1 else None
+            row.stream._push(token, reason, wake)
+        wake_all(wake)
+
+    def _sampling_groups(self) -> dict[tuple, list[int]]:
+        """Row indices by (temperature, top_p, generator): a seeded row draws from its own generator alone;
+        greedy rows need no randomness, so they all go together."""
+        groups: dict[tuple, list[int]] = {}
+        for i, row in enumerate(self._rows):
+            r = row.request
+            key = (0.0, 1.0, None) if r.temperature == 0 else (r.temperature, r.top_p, row.generator)
+            groups.setdefault(key, []).append(i)
+        return groups
+
+    def _drop_finished(self) -> None:
+        """Remove rows whose stream ended (finished or cancelled) and trim all-padding cache columns."""
+        keep = [i for i, row in enumerate(self._rows) if not row.stream.finished]
+        if len(keep) == len(self._rows):
+            return
+        state = self._state
+        if keep:
+            self.engine.compact(state, torch.tensor(keep, device=state.positions.device))
+            trim_padding(state)
+        with self._cond:
+            self._counts["leaves"] += len(self._rows) - len(keep)
+            self._rows = [self._rows[i] for i in keep]
+            self._state = state if keep else None
+
+    def _fail(self, rows: list[_Row], error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        log.error("batcher: %d request(s) failed: %s", len(rows), message)
+        with self._cond:
+            self._counts["errors"] += len(rows)
+        for row in rows:
+            row.stream._finish("error", message)

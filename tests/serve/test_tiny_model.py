@@ -1,0 +1,92 @@
+"""End to end over the real continuous batcher and the tiny random model: the plumbing, not the text."""
+
+import socket
+import time
+
+import pytest
+import torch
+
+from tests.serve.conftest import LiveServer
+
+CHAT = [{"role": "user", "content": "What is 2 + 3?"}]
+SPECIAL = ("<|endoftext|>", "<|pad|>", "<|User|>", "<|Assistant|>")  # a random model may emit invalid UTF-8
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from openai import OpenAI
+
+    from r1kit.models import load_model, load_tokenizer
+    from r1kit.serve.app import create_app
+    from r1kit.serve.batcher import Batcher
+
+    # One intra-op thread: on a small shared CPU, torch's default pool makes each step of this tiny model
+    # ~100x slower when run from the batcher's thread (threads spin waiting on each other).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tokenizer = load_tokenizer(tiny_model_dir)
+    batcher = Batcher(load_model(tiny_model_dir), tokenizer, max_batch=4, max_queue=16)
+    streams = []
+    submit = batcher.submit
+
+    def spy(request):  # records the real streams, to check how each one ended
+        streams.append(submit(request))
+        return streams[-1]
+
+    batcher.submit = spy
+    batcher.start()
+    with LiveServer(create_app(batcher, tokenizer, model_name="tiny")) as server:
+        client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)
+        yield server, batcher, client, streams
+    batcher.close()
+    torch.set_num_threads(threads)
+
+
+def wait_idle(batcher, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while (batcher.stats["active"] or batcher.stats["queued"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return batcher.stats
+
+
+def test_chat_n2_usage_and_seed(tiny):
+    server, batcher, client, streams = tiny
+    kw = dict(model="tiny", messages=CHAT, n=2, max_tokens=8, seed=3)
+    first = client.chat.completions.create(**kw)
+    assert [c.index for c in first.choices] == [0, 1]
+    assert first.usage.completion_tokens == sum(s.completion_tokens for s in streams[-2:])
+    assert first.usage.prompt_tokens == streams[-1].prompt_tokens
+    for choice in first.choices:
+        text = (choice.message.model_extra["reasoning_content"] or "") + (choice.message.content or "")
+        assert choice.finish_reason in ("stop", "length") and not any(s in text for s in SPECIAL)
+    again = client.chat.completions.create(**kw)
+    assert [c.message.model_extra["reasoning_content"] for c in again.choices] == [
+        c.message.model_extra["reasoning_content"] for c in first.choices]  # seed + choice index
+
+
+def test_streams_concurrently(tiny):
+    server, batcher, client, streams = tiny
+    chunks = list(client.chat.completions.create(model="tiny", messages=CHAT, max_tokens=12, n=3, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert chunks[-1].usage.completion_tokens == sum(s.completion_tokens for s in streams[-3:])
+    assert {c.choices[0].index for c in chunks[:-1]} == {0, 1, 2}
+    stream = client.completions.create(model="tiny", prompt="Once", max_tokens=10, stream=True)
+    text = "".join(c.choices[0].text for c in stream)
+    assert not any(s in text for s in SPECIAL)
+    assert wait_idle(batcher)["active"] == 0
+
+
+def test_client_gone_cancels_the_real_stream(tiny):
+    server, batcher, client, streams = tiny
+    host, port = server.url.removeprefix("http://").split(":")
+    body = b'{"messages": [{"role": "user", "content": "hi"}], "stream": true, "temperature": 0}'
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        received = b""
+        while b'"reasoning' not in received:  # one token has arrived; then vanish
+            received += sock.recv(4096)
+    stats = wait_idle(batcher)
+    assert (stats["active"], stats["queued"]) == (0, 0)
+    print(f"\ncancelled after {streams[-1].completion_tokens} tokens")
+    assert streams[-1].finish_reason == "cancelled"  # greedy on this model does not reach eos this soon
