@@ -22,7 +22,7 @@ import httpx
 
 def stream_one(url: str, model: str, tokens: int, seed: int) -> int:
     body = {"model": model, "messages": [{"role": "user", "content": f"Tell me about the number {seed}."}],
-            "max_tokens": tokens, "stream": True, "stream_options": {"include_usage": True}, "seed": seed}
+            "max_tokens": tokens, "stream": True, "stream_options": {"include_usage": True}}
     used = 0
     with httpx.Client(timeout=300) as client, client.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
         r.raise_for_status()
