@@ -90,3 +90,40 @@ def test_client_gone_cancels_the_real_stream(tiny):
     assert (stats["active"], stats["queued"]) == (0, 0)
     print(f"\ncancelled after {streams[-1].completion_tokens} tokens")
     assert streams[-1].finish_reason == "cancelled"  # greedy on this model does not reach eos this soon
+
+
+def test_load_on_the_real_engine(tiny):
+    """32 requests, 8 at a time, a fifth malformed: every valid one answered, every bad one a 4xx error
+    object, and afterwards no generation slot is held."""
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.serve.test_load import MALFORMED
+
+    server, batcher, _, _ = tiny
+    valid = [{"messages": CHAT, "max_tokens": 16}, {"messages": CHAT, "max_tokens": 16, "stream": True},
+             {"messages": CHAT, "max_tokens": 16, "n": 2}, {"prompt": "Once", "max_tokens": 16}]
+
+    def one(i: int) -> str:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            if i % 5 == 0:
+                path, body = MALFORMED[i % len(MALFORMED)]
+                resp = http.post(path, content=body, headers={"Content-Type": "application/json"})
+                return "bad:4xx" if 400 <= resp.status_code < 500 and "message" in resp.json()["error"] else "bad:?"
+            body = valid[i % len(valid)]
+            path = "/v1/completions" if "prompt" in body else "/v1/chat/completions"
+            if body.get("stream"):
+                with http.stream("POST", path, json=body) as resp:
+                    done = resp.read().decode().endswith("data: [DONE]\n\n")
+                return "ok" if resp.status_code == 200 and done else f"fail:{resp.status_code}"
+            resp = http.post(path, json=body)
+            n = len(resp.json().get("choices", []))
+            return "ok" if resp.status_code == 200 and n == body.get("n", 1) else f"fail:{resp.status_code}"
+
+    with ThreadPoolExecutor(8) as pool:
+        results = Counter(pool.map(one, range(32)))
+    assert results == {"ok": 25, "bad:4xx": 7}, results
+    stats = wait_idle(batcher)
+    assert stats["active"] == 0 and stats["queued"] == 0
