@@ -20,9 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 
-def stream_one(url: str, model: str, tokens: int, seed: int) -> int:
+def stream_one(url: str, model: str, tokens: int, seed: int, seeded: bool = False) -> int:
     body = {"model": model, "messages": [{"role": "user", "content": f"Tell me about the number {seed}."}],
             "max_tokens": tokens, "stream": True, "stream_options": {"include_usage": True}}
+    if seeded:
+        body["seed"] = seed
     used = 0
     with httpx.Client(timeout=300) as client, client.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
         r.raise_for_status()
@@ -33,10 +35,10 @@ def stream_one(url: str, model: str, tokens: int, seed: int) -> int:
     return used
 
 
-def run(url: str, model: str, clients: int, tokens: int) -> float:
+def run(url: str, model: str, clients: int, tokens: int, seeded: bool = False) -> float:
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        total = sum(pool.map(lambda i: stream_one(url, model, tokens, i), range(clients)))
+        total = sum(pool.map(lambda i: stream_one(url, model, tokens, i, seeded), range(clients)))
     return total / (time.perf_counter() - start)
 
 
@@ -45,15 +47,17 @@ def main() -> None:
     ap.add_argument("--url", default="http://127.0.0.1:8000")
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seeded", action="store_true", help="every request carries a seed")
     args = ap.parse_args()
     model = httpx.get(f"{args.url}/v1/models").json()["data"][0]["id"]
     run(args.url, model, 1, 8)  # warm-up
     rates = {n: [] for n in (1, 4, 16)}
     for _ in range(args.repeats):  # interleaved, so load drifts hit every row alike
         for n in rates:
-            rates[n].append(run(args.url, model, n, args.tokens))
+            rates[n].append(run(args.url, model, n, args.tokens, args.seeded))
     base = statistics.median(rates[1])
-    print(f"{model}, {args.tokens} tokens per stream, median of {args.repeats}\n")
+    print(f"{model}, {args.tokens} tokens per stream, {'seeded' if args.seeded else 'no seeds'}, "
+          f"median of {args.repeats}\n")
     print("| concurrent streams | aggregate tok/s | ratio to 1 stream |\n|---:|---:|---:|")
     for n, r in rates.items():
         print(f"| {n} | {statistics.median(r):.0f} | {statistics.median(r) / base:.2f}x |")

@@ -284,6 +284,17 @@ def test_seeded_sampling_reproducible_and_equal_to_engine(qwen2, make_batcher):
     assert other_seed != solo
 
 
+def test_seeded_rows_sampled_together_each_equal_its_engine_output(qwen2, make_batcher):
+    """Seeded rows with equal settings share one sampling call, each with uniforms from its own generator."""
+    model, tokenizer = qwen2
+    batcher = make_batcher(model, tokenizer)
+    reqs = [Request(prompt(3 + i, i), max_tokens=12, temperature=0.8, top_p=0.9, seed=10 + i) for i in range(4)]
+    streams = [batcher.submit(r) for r in reqs]  # submitted together: one group of four seeded rows
+    got = [collect(s) for s in streams]
+    assert got == [alone(model, tokenizer, r.prompt_ids, 12, temperature=0.8, top_p=0.9, seed=r.seed) for r in reqs]
+    assert len(set(map(tuple, got))) == 4
+
+
 def test_close_ends_everything_and_the_thread_exits(qwen2, make_batcher):
     batcher = make_batcher(*qwen2, max_batch=2)
     streams = [batcher.submit(Request(prompt(4, i), max_tokens=900)) for i in range(4)]

@@ -23,16 +23,22 @@ TOPK_PROBE = 64  # the sorted path tries the top-64 tokens; a full sort only whe
 
 
 def sample_tokens(
-    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
+    u: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample one token per row.  logits: (A, V) any float dtype.  Returns tokens (A,) long, logp (A,) fp32."""
+    """Sample one token per row.  logits: (A, V) any float dtype.  Returns tokens (A,) long, logp (A,) fp32.
+
+    u: the uniforms (A, DRAWS + 1) to use instead of drawing them from `generator` -- a caller that
+    batches rows with generators of their own draws each row's from its own (see serve/batcher.py).
+    """
     logits = logits.float()
     if temperature == 0:
         logp_all = torch.log_softmax(logits, dim=-1)  # (A, V)
         tokens = logp_all.argmax(dim=-1)  # (A,)
     else:
         logp_all = torch.log_softmax(logits / temperature, dim=-1)  # (A, V)
-        u = torch.rand(logits.shape[0], DRAWS + 1, generator=generator, device=logits.device)  # (A, D + 1)
+        if u is None:
+            u = torch.rand(logits.shape[0], DRAWS + 1, generator=generator, device=logits.device)  # (A, D + 1)
         probs = logp_all.exp()  # (A, V)
         tokens = _sample_top_p(probs, top_p, u) if top_p < 1.0 else _inverse_cdf(probs, u[:, :1]).squeeze(1)
     logp = logp_all.gather(1, tokens[:, None]).squeeze(1)  # (A,)

@@ -33,7 +33,7 @@ import torch
 
 from r1kit.rollout.batch import left_pad
 from r1kit.rollout.engine import DecodeState, RolloutEngine
-from r1kit.rollout.sampling import sample_tokens
+from r1kit.rollout.sampling import DRAWS, sample_tokens
 from r1kit.serve.kv_merge import merge_states, trim_padding
 
 log = logging.getLogger(__name__)
@@ -327,13 +327,17 @@ class Batcher:
             self._counts["prefills"] += 1
 
     def _sample_and_push(self) -> None:
-        """Sample a token per row (rows with equal settings and no seed together), push it, mark ends."""
+        """Sample a token per row (rows with equal settings together), push it, mark ends."""
         state = self._state
         tokens = torch.empty(len(self._rows), dtype=torch.long, device=state.logits.device)  # (A,)
-        for (temperature, top_p, generator), idx in self._sampling_groups().items():
+        for (temperature, top_p, seeded), idx in self._sampling_groups().items():
             index = torch.tensor(idx, device=tokens.device)  # (G,)
             logits = state.logits if len(idx) == len(self._rows) else state.logits[index]  # (G, V)
-            tokens[index] = sample_tokens(logits, temperature, top_p, generator)[0]
+            u = None
+            if seeded:  # each row's uniforms from its own generator: exactly what it would draw alone
+                u = torch.cat([torch.rand(1, DRAWS + 1, generator=self._rows[i].generator, device=tokens.device)
+                               for i in idx])  # (G, DRAWS + 1)
+            tokens[index] = sample_tokens(logits, temperature, top_p, None, u)[0]
         state.next_tokens = tokens
         with self._cond:  # counted before any client can see the tokens
             self._counts["steps"] += 1
@@ -345,12 +349,12 @@ class Batcher:
         wake_all(wake)
 
     def _sampling_groups(self) -> dict[tuple, list[int]]:
-        """Row indices by (temperature, top_p, generator): a seeded row draws from its own generator alone;
-        greedy rows need no randomness, so they all go together."""
+        """Row indices by (temperature, top_p, seeded): seeded rows draw their uniforms from their own
+        generators, the others from torch's global one; greedy rows need no randomness and all go together."""
         groups: dict[tuple, list[int]] = {}
         for i, row in enumerate(self._rows):
             r = row.request
-            key = (0.0, 1.0, None) if r.temperature == 0 else (r.temperature, r.top_p, row.generator)
+            key = (0.0, 1.0, False) if r.temperature == 0 else (r.temperature, r.top_p, row.generator is not None)
             groups.setdefault(key, []).append(i)
         return groups
 
