@@ -103,8 +103,16 @@ def test_eval_cli(capsys, tmp_path, tiny_model_dir):
     (["--benchmark", "aime24", "--data", "missing.jsonl"], "benchmark file not found: missing.jsonl"),
     (["--benchmark", "arithmetic", "--temperature=3"], "temperature must be in [0, 2]"),
     (["--benchmark", "arithmetic", "--nope=1"], "unknown config key"),
+    (["--benchmark", "aime24,math500", "--data", "x.jsonl"], "--data names the file of one benchmark"),
 ])
 def test_eval_cli_bad_input(capsys, tmp_path, tiny_model_dir, argv, message):
     code, _, err = run(capsys, "eval", "--model", str(tiny_model_dir), "--out", str(tmp_path / "ev"), *argv)
     assert code == 2 and message in one_line_error(err)
+    assert not (tmp_path / "ev").exists()
+
+
+def test_eval_missing_model_writes_nothing(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", "--model", str(tmp_path / "nope"), "--benchmark", "arithmetic",
+                       "--out", str(tmp_path / "ev"))
+    assert code == 2 and "model path not found" in one_line_error(err)
     assert not (tmp_path / "ev").exists()

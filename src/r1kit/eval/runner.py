@@ -81,6 +81,8 @@ class EvalRunConfig:
             raise R1kitError("samples and limit must be >= 0, problems_per_batch and concurrency >= 1")
         if not 0 <= self.temperature <= 2 or not 0 < self.top_p <= 1 or self.max_new_tokens < 1:
             raise R1kitError("temperature must be in [0, 2], top_p in (0, 1], max_new_tokens >= 1")
+        if self.data and len(self.benchmarks) > 1:
+            raise R1kitError("--data names the file of one benchmark; for several, use --data_dir")
         if self.base_url and self.template != "chat":
             raise R1kitError("an endpoint is sent chat messages: template must be 'chat'")
 
@@ -93,13 +95,13 @@ def run_eval(cfg: EvalRunConfig, progress: bool = True) -> dict:
 
     benches = [load_benchmark(name, cfg.data if len(cfg.benchmarks) == 1 else "", cfg.data_dir, cfg.scorer,
                               cfg.limit, cfg.task_args) for name in cfg.benchmarks]  # bad names fail before any work
+    backend = _backend(cfg)  # a missing model or a dead endpoint also fails before anything is written
     cfg.out = cfg.out or f"runs/eval-{Path(cfg.model).name}"
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    backend = _backend(cfg)
     summaries = {}
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
         for bench in benches:
             summaries[bench.name] = evaluate_benchmark(backend, bench, cfg, out / bench.name, progress)
     finally:
