@@ -61,13 +61,7 @@ class JsonlMathTask(Task):
         return [self._to_example(i, row) for i, row in enumerate(records)]
 
     def _read_local(self) -> list[dict]:
-        path = os.path.expanduser(self.path)
-        if not os.path.isfile(path):
-            raise R1kitError(f"dataset not found: {self.path}")
-        try:
-            return _quiet_load("json", data_files=path, split="train").to_list()
-        except Exception as e:  # malformed JSON, mixed column types, ...
-            raise R1kitError(f"cannot read {self.path}: {_one_line(e)}") from None
+        return read_json_rows(self.path)
 
     def _read_hub(self, split: str) -> list[dict]:
         try:
@@ -84,6 +78,17 @@ class JsonlMathTask(Task):
         row_id = row.get("id")
         row_id = str(row_id) if row_id is not None else f"{self.dataset_name}-{i}"
         return Example(row_id, str(problem), str(answer), meta)
+
+
+def read_json_rows(path: str, what: str = "dataset") -> list[dict]:
+    """Every row of a local .json/.jsonl file; R1kitError "<what> not found: <path>" or "cannot read ..."."""
+    full = os.path.expanduser(path)
+    if not os.path.isfile(full):
+        raise R1kitError(f"{what} not found: {path}")
+    try:
+        return _quiet_load("json", data_files=full, split="train").to_list()
+    except Exception as e:  # malformed JSON, mixed column types, ...
+        raise R1kitError(f"cannot read {path}: {_one_line(e)}") from None
 
 
 def _quiet_load(*args, **kwargs):

@@ -94,17 +94,12 @@ def _synthetic(name: str, spec: BenchmarkSpec, limit: int, task_args: dict) -> B
 
 
 def _rows(name: str, spec: BenchmarkSpec, path: str, data_dir: str) -> list[dict]:
-    from r1kit.data.jsonl import _one_line, _quiet_load
+    from r1kit.data.jsonl import _one_line, _quiet_load, read_json_rows
 
     data_dir = data_dir or os.environ.get("R1KIT_DATA", "")
     local = path or (str(Path(data_dir) / spec.file) if data_dir and (Path(data_dir) / spec.file).is_file() else "")
     if local and (os.path.exists(local) or local.endswith((".jsonl", ".json"))):
-        if not os.path.isfile(local):
-            raise R1kitError(f"benchmark file not found: {local}")
-        try:
-            return _quiet_load("json", data_files=local, split="train").to_list()
-        except Exception as e:
-            raise R1kitError(f"cannot read {local}: {_one_line(e)}") from None
+        return read_json_rows(local, what="benchmark file")
     hub = local or spec.hub
     if not hub:
         raise R1kitError(f"benchmark {name!r} has no hub copy: pass its data file with --data")

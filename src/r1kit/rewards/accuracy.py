@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from r1kit.data.templates import parse_completion
-from r1kit.rewards.context import RewardContext
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +17,6 @@ log = logging.getLogger(__name__)
 def accuracy_reward(completion: str, example, task) -> float | None:
     """1.0 if the answer in `completion` is correct for `example` under `task.verify`, else 0.0;
     None when the task cannot score the example (e.g. an unparsable gold answer).
-
-    `task` may also be a `RewardContext` (the registry's calling form); its `.task` is used.
     """
     return accuracy_rewards([completion], [example], task)[0]
 
@@ -27,8 +24,6 @@ def accuracy_reward(completion: str, example, task) -> float | None:
 def accuracy_rewards(completions: list[str], examples: list, task) -> list[float | None]:
     """`accuracy_reward` over a batch, through `task.verify_batch` (parallel for math tasks)."""
     try:
-        if isinstance(task, RewardContext):
-            task = task.task
         answers = [parse_completion(c).answer for c in completions]
         verify_batch = getattr(task, "verify_batch", None)
         if verify_batch is None:  # a duck-typed task with only `verify`
