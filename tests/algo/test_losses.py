@@ -63,7 +63,7 @@ def test_aggregation_matches_loop_reference():
     mask = (torch.rand(5, 9) > 0.3).float()
     mask[2] = 0  # an empty sequence
     per_seq = [sum(loss[i, t] for t in range(9) if mask[i, t]) / max(1, mask[i].sum()) for i in range(5)]
-    assert aggregate(loss, mask, "seq_mean").item() == pytest.approx(sum(per_seq) / 5, abs=1e-5)
+    assert aggregate(loss, mask, "seq_mean").item() == pytest.approx(float(sum(per_seq)) / 5, abs=1e-5)
     tok = sum(loss[i, t] for i in range(5) for t in range(9) if mask[i, t]) / mask.sum()
     assert aggregate(loss, mask, "token_mean").item() == pytest.approx(float(tok), abs=1e-5)
 
