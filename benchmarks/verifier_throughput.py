@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "rewards"))
 from test_math_golds import FILES, restate  # noqa: E402  (the same restatement the tests check)
 
-from r1kit.rewards import math as rmath  # noqa: E402
+from r1kit.verify import math as rmath  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The first seven are caught by cheap shape and length checks before any worker sees them; the last

@@ -15,7 +15,7 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def verifier_pool():
     """One Math-Verify worker pool for the session, shut down at the end."""
-    from r1kit.rewards.math import get_pool, shutdown_pool
+    from r1kit.verify.math import get_pool, shutdown_pool
 
     pool = get_pool()
     yield pool

@@ -2,7 +2,7 @@
 
 import pytest
 
-from r1kit.rewards.math import get_pool, shutdown_pool
+from r1kit.verify.math import get_pool, shutdown_pool
 
 
 @pytest.fixture(scope="session")

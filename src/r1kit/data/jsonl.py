@@ -43,7 +43,7 @@ class JsonlMathTask(Task):
 
     def verify_batch(self, answers: list[str | None], examples: list[Example]) -> list[float]:
         """Extract the final answer (\\boxed{...}, ..) and compare with Math-Verify in parallel workers."""
-        from r1kit.rewards.math import extract_math_answer, verify_math_batch  # rewards imports data
+        from r1kit.verify.math import extract_math_answer, verify_math_batch  # rewards imports data
 
         try:
             preds = [(extract_math_answer(a) or a) if isinstance(a, str) else None for a in answers]

@@ -38,7 +38,7 @@ def user_prompt(bench, example, template: str = "") -> str:
 def score(bench, completions: list[str], examples: list) -> list[tuple[str | None, bool]]:
     """(answer, correct) per completion; the answer is what was extracted (None: nothing parsable)."""
     if bench.scorer == "math":
-        from r1kit.rewards.math import extract_math_answer, verify_math_batch
+        from r1kit.verify.math import extract_math_answer, verify_math_batch
 
         answers = [extract_math_answer(c) for c in completions]
         verdicts = verify_math_batch([(a, ex.answer) for a, ex in zip(answers, examples)])
@@ -62,7 +62,7 @@ def score(bench, completions: list[str], examples: list) -> list[tuple[str | Non
 def equivalence(bench) -> Callable[[list[tuple[str, str]]], list[bool]] | None:
     """The batched "same answer?" check cons@k groups answers by; None where voting makes no sense (code)."""
     if bench.scorer == "math":
-        from r1kit.rewards.math import verify_math_batch
+        from r1kit.verify.math import verify_math_batch
 
         return lambda pairs: [s == 1.0 for s in verify_math_batch(pairs)]
     if bench.scorer == "code":

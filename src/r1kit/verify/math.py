@@ -4,7 +4,7 @@
     verify_math("\\frac12", "0.5")                                                     # 1.0
     verify_math_batch([("1,234", "1234"), ("7", "8")])                                 # [1.0, 0.0]
 
-Checks go to a shared `VerifierPool` (Math-Verify in killable worker processes, see verifier.py),
+Checks go to a shared `VerifierPool` (Math-Verify in killable worker processes, see math_pool.py),
 after cheap pre-checks that settle most GSM8K-style integer answers without a round trip.
 Answers are normalised first for the forms Math-Verify 0.9 gets wrong (FIELD-NOTES): markdown
 bold, \\text{...} wrappers, \\dfrac/\\tfrac, thousands separators, a trailing period.
@@ -21,7 +21,7 @@ import threading
 from fractions import Fraction
 
 from r1kit.data.templates import THINK_CLOSE, last_answer_block
-from r1kit.rewards.verifier import VerifierPool
+from r1kit.verify.math_pool import VerifierPool
 
 MAX_ANSWER_CHARS = 10_000  # extraction scans no further than this for a closing brace
 MAX_PRED_CHARS = 1_000  # longer answers score 0.0 unchecked (benchmark golds: <= 53 chars; Math-Verify

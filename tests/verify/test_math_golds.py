@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from r1kit.rewards.math import normalize_answer, verify_math_batch
+from r1kit.verify.math import normalize_answer, verify_math_batch
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 FILES = ("aime24", "aime25", "amc23", "math500", "gsm8k_test")

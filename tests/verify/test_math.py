@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from r1kit.rewards.math import (
+from r1kit.verify.math import (
     MAX_PRED_CHARS, extract_math_answer, normalize_answer, verifier_stats, verify_math, verify_math_batch,
 )
 

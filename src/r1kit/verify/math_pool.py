@@ -55,7 +55,7 @@ class _Worker:
         # The kernel's parent-death signal is tied to the creating *thread*: use it only from the
         # main thread, which lives as long as the process (other threads rely on the watchdog).
         pdeathsig = threading.current_thread() is threading.main_thread()
-        code = (f"from r1kit.rewards.verifier import worker_main; "
+        code = (f"from r1kit.verify.math_pool import worker_main; "
                 f"worker_main({to_child_r}, {to_parent_w}, {memory_mb}, {pdeathsig})")
         try:
             self.proc = subprocess.Popen(

@@ -5,7 +5,7 @@ import sys
 import threading
 import time
 
-from r1kit.rewards.verifier import VerifierPool, math_check
+from r1kit.verify.math_pool import VerifierPool, math_check
 
 
 def test_math_check_in_process():
@@ -34,14 +34,14 @@ def test_pool_lifecycle_deadline_and_dead_worker():
 def test_works_from_an_unguarded_script(tmp_path):
     # multiprocessing "spawn" would re-run this script in each worker and every check would fail.
     script = tmp_path / "train.py"
-    script.write_text("from r1kit.rewards import verify_math\nprint(verify_math('\\\\frac12', '0.5'))\n")
+    script.write_text("from r1kit.verify import verify_math\nprint(verify_math('\\\\frac12', '0.5'))\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "1.0", out.stderr[-2000:]
 
 
 def test_works_off_the_main_thread(verifier_pool):
     # Math-Verify's own SIGALRM timeout fails outside the main thread; ours does not use signals.
-    from r1kit.rewards.math import verify_math
+    from r1kit.verify.math import verify_math
 
     results = []
     thread = threading.Thread(target=lambda: results.append(verify_math("\\frac{3}{6}", "0.5")))
