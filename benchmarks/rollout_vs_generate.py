@@ -26,7 +26,7 @@ import torch
 
 from r1kit.rollout import RolloutEngine, SamplingParams
 
-SHAPES = {256: (4, 2, 1024), 512: (8, 4, 1536)}  # hidden -> heads, kv heads, intermediate (FIELD-NOTES shapes)
+SHAPES = {256: (4, 2, 1024), 512: (8, 4, 1536)}  # hidden -> heads, kv heads, intermediate (the shapes TRL's GRPO step was timed on)
 VOCAB = 512
 N_EOS = 16
 

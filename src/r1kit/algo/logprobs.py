@@ -8,8 +8,9 @@ def token_logprobs(logits: Tensor, tokens: Tensor, temperature: float = 1.0) -> 
     """log pi(token) under the sampling policy: log_softmax(logits / T)[token].
 
     This is the quantity the PPO/GRPO ratio needs: the policy's distribution at temperature T,
-    *not* the top-p-renormalised one the sampler drew from (FIELD-NOTES: generate's scores include
-    top-p; ours do not). T = 0 (greedy) is treated as T = 1.
+    *not* the top-p-renormalised one the sampler drew from (transformers' `generate(...,
+    output_scores=True)` returns scores after top-p renormalisation, checked with transformers 5.24; ours
+    are before it). T = 0 (greedy) is treated as T = 1.
     logits: (B, T, V), tokens: (B, T) int. Returns (B, T) float32.
     Computed as logit[token] - logsumexp(logits), which avoids materialising a (B, T, V) log_softmax.
     """
