@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from r1kit.rollout import RolloutEngine, SamplingParams
-from r1kit.rollout.stopping import StopMatcher, eos_token_ids
+from r1kit.rollout.stopping import StopStringFinder, eos_token_ids
 
 MANY = ["A conversation", "Hello world, the", "<think> step", "The user asks a question, and", "42", "answer is"]
 N = 16
@@ -88,15 +88,15 @@ def test_stop_string_ends_row_and_is_kept(qwen2, tokenizer, greedy_base):
     assert r.finish_reasons[src] == "stop" and stop in r.texts[src]
 
 
-def test_stop_matcher_checks_only_candidate_tokens(tokenizer):
-    matcher = StopMatcher(tokenizer, ("</answer>",), len(tokenizer) + 8, torch.device("cpu"))
+def test_stop_string_finder_checks_only_candidate_tokens(tokenizer):
+    matcher = StopStringFinder(tokenizer, ("</answer>",), len(tokenizer) + 8, torch.device("cpu"))
     for i in range(len(tokenizer)):
         piece = tokenizer.decode([i])
         if ">" in piece or "\ufffd" in piece:
             assert matcher.candidate[i]
     assert matcher.candidate[len(tokenizer):].all()  # unknown ids are always checked
     assert not matcher.candidate[tokenizer.convert_tokens_to_ids("A")]
-    assert StopMatcher(tokenizer, ("\n",), len(tokenizer), torch.device("cpu")).candidate.all()
+    assert StopStringFinder(tokenizer, ("\n",), len(tokenizer), torch.device("cpu")).candidate.all()
 
 
 def test_eos_ids_merge_tokenizer_and_generation_config(qwen2, tokenizer, monkeypatch):

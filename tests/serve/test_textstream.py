@@ -2,7 +2,7 @@
 
 import pytest
 
-from r1kit.serve.textstream import ChoiceText, IncrementalDetokenizer, StopMatcher, ThinkSplitter, held_prefix_len
+from r1kit.serve.textstream import ChoiceText, IncrementalDetokenizer, StopStringCutter, ThinkSplitter, held_prefix_len
 
 
 def ids_of(tokenizer, *pieces):
@@ -95,8 +95,8 @@ def test_stop_string_across_tokens_cuts_the_content_only(tokenizer):
     assert (reasoning, content, out.stopped) == ("think STOP here", "The answer ", True)
 
 
-def test_stop_matcher_holds_only_possible_prefixes():
-    m = StopMatcher(["abc", "xyz"])
+def test_stop_string_cutter_holds_only_possible_prefixes():
+    m = StopStringCutter(["abc", "xyz"])
     assert m.add("hello a") == "hello "
     assert m.add("bd") == "abd"
     assert m.add("x") == "" and m.add("yz!") == "" and m.stopped

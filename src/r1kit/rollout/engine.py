@@ -21,7 +21,7 @@ import torch
 from r1kit.errors import R1kitError
 from r1kit.rollout.batch import Outputs, left_pad, share_prompts
 from r1kit.rollout.sampling import sample_tokens
-from r1kit.rollout.stopping import StopMatcher, eos_token_ids
+from r1kit.rollout.stopping import StopStringFinder, eos_token_ids
 from r1kit.rollout.types import Rollout, SamplingParams
 
 
@@ -62,7 +62,7 @@ class RolloutEngine:
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._logits_to_keep = "logits_to_keep" in params
-        self._stop_matchers: dict[tuple[str, ...], StopMatcher] = {}
+        self._stop_finders: dict[tuple[str, ...], StopStringFinder] = {}
 
     @property
     def device(self) -> torch.device:
@@ -105,7 +105,7 @@ class RolloutEngine:
     def _decode(self, state: DecodeState, out: Outputs, params: SamplingParams) -> None:
         """The decoding loop: sample, record, stop, compact, feed -- until all rows end or N steps."""
         generator = self._generator(params.seed)
-        stopper = self._stop_matcher(params.stop, state.logits.shape[-1]) if params.stop else None
+        stopper = self._stop_finder(params.stop, state.logits.shape[-1]) if params.stop else None
         eos = torch.tensor(self.eos_ids, dtype=torch.long, device=self.device)  # (E,)
         for t in range(params.max_new_tokens):
             tokens, logp = self.sample(state, params, generator)  # (A,), (A,)
@@ -188,7 +188,7 @@ class RolloutEngine:
             return None
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def _stop_matcher(self, stop: tuple[str, ...], vocab_size: int) -> StopMatcher:
-        if stop not in self._stop_matchers:
-            self._stop_matchers[stop] = StopMatcher(self.tokenizer, stop, vocab_size, self.device)
-        return self._stop_matchers[stop]
+    def _stop_finder(self, stop: tuple[str, ...], vocab_size: int) -> StopStringFinder:
+        if stop not in self._stop_finders:
+            self._stop_finders[stop] = StopStringFinder(self.tokenizer, stop, vocab_size, self.device)
+        return self._stop_finders[stop]

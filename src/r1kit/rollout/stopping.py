@@ -27,8 +27,10 @@ def _generation_eos(model):
     return getattr(config, "eos_token_id", None) if config is not None else None
 
 
-class StopMatcher:
-    """Finds rows whose completion now contains one of `stop` (the token that completes it is kept)."""
+class StopStringFinder:
+    """Finds the rows whose completion now contains one of `stop`; the row ends there, the stop string and
+    the token that completes it stay in the completion (serve/textstream.py's StopStringCutter is the
+    streaming-text counterpart, which drops the stop string)."""
 
     def __init__(self, tokenizer, stop: tuple[str, ...], vocab_size: int, device: torch.device) -> None:
         self.tokenizer = tokenizer

@@ -13,7 +13,7 @@ Three stages, each holding back only what it must:
 - `ThinkSplitter`: the prompt ends inside "<think>\\n", so output is reasoning until "</think>",
   then content. A possible tag prefix ("</thi") is held back until it is decided; whitespace at both
   ends of the reasoning and at the start of the content is dropped (as DeepSeek's API returns them).
-- `StopMatcher`: OpenAI stop strings on the content (never the reasoning); the stop string itself
+- `StopStringCutter`: OpenAI stop strings on the content (never the reasoning); the stop string itself
   is not returned, and a possible prefix of one is held back.
 
 Not here: logprobs, stop token ids, tool-call parsing.
@@ -131,8 +131,10 @@ class ThinkSplitter:
         return "", out if self.started else out.lstrip()
 
 
-class StopMatcher:
-    """Cut text at the first occurrence of any stop string, holding back possible partial matches."""
+class StopStringCutter:
+    """Cut streamed text at the first occurrence of any stop string, which is dropped (OpenAI's `stop`);
+    possible partial matches are held back. rollout/stopping.py's StopStringFinder is the rollout
+    counterpart, which keeps the stop string."""
 
     def __init__(self, stops: list[str]):
         self.stops = [s for s in stops if s]
@@ -166,7 +168,7 @@ class ChoiceText:
     def __init__(self, tokenizer, thinking: bool | None, stop: list[str], hidden: set[int] | None = None):
         self.detok = IncrementalDetokenizer(tokenizer, hidden)
         self.splitter = ThinkSplitter(thinking) if thinking is not None else None
-        self.stop = StopMatcher(stop)
+        self.stop = StopStringCutter(stop)
         self.completion_tokens = 0
         self.reasoning_tokens = 0
 
