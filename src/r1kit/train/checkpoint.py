@@ -2,10 +2,16 @@
 
 Layout under a run directory:
 
-    checkpoints/step-000050/   HF format (model.safetensors, config.json, tokenizer files)
-                               + trainer_state.pt (optimizer, scheduler, RNG, step, data position)
-                               + ref_model.safetensors (only when the KL reference was reset)
-    checkpoints/latest         text: the name of the newest complete checkpoint
+    checkpoints/step-000050/           a plain Hugging Face folder: config.json, generation_config.json,
+                                       model.safetensors (or shards + index), tokenizer files, and the
+                                       chat template recording the prompt template trained with
+    checkpoints/step-000050/trainer/   trainer_state.pt (optimizer, scheduler, RNG, step, data position)
+                                       + ref_model.safetensors (only when the KL reference was reset)
+    checkpoints/latest                 text: the name of the newest complete checkpoint
+
+Only the policy's weights sit in the top folder: loaders that read every `*.safetensors` of a folder
+without an index (vLLM does) would otherwise load the KL reference over the policy (issue 9). Resume
+also reads checkpoints of the older layout, with trainer files in the top folder.
 
 A checkpoint is written to `step-N.tmp` and renamed into place; `latest` is replaced only after
 that, so a run killed mid-save leaves the previous checkpoint intact and never a half-written one.
@@ -21,6 +27,8 @@ import numpy as np
 import torch
 
 from r1kit.errors import R1kitError
+
+TRAINER_DIR = "trainer"  # inside a checkpoint: what resuming needs besides the policy
 
 
 def rng_state() -> dict[str, Any]:
@@ -45,24 +53,36 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: dict[str, Any],
-                    ref_model=None, keep: int = 2) -> Path:
-    """Save model + tokenizer (HF format) and trainer state as `checkpoints/step-{step:06d}`."""
+                    ref_model=None, keep: int = 2, template: str | None = None) -> Path:
+    """Save `checkpoints/step-{step:06d}` (layout in the module docstring); return its path.
+
+    template: the prompt template the run trains with, recorded as the tokenizer's chat template
+    (r1kit.models.save_model); None keeps the tokenizer's own.
+    """
+    from r1kit.models import save_model
+
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:06d}"
     tmp = root / f"step-{step:06d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    save_model(model, tokenizer, tmp, template=template)
+    (tmp / TRAINER_DIR).mkdir()
     if ref_model is not None:
-        from safetensors.torch import save_model  # handles tied (shared) embedding weights
-        save_model(ref_model, str(tmp / "ref_model.safetensors"))
-    torch.save({**trainer_state, "rng": rng_state()}, tmp / "trainer_state.pt")
+        from safetensors.torch import save_model as save_weights  # handles tied (shared) embedding weights
+        save_weights(ref_model, str(tmp / TRAINER_DIR / "ref_model.safetensors"))
+    torch.save({**trainer_state, "rng": rng_state()}, tmp / TRAINER_DIR / "trainer_state.pt")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     _write_text_atomic(root / "latest", final.name)
     _prune(root, keep)
     return final
+
+
+def _trainer_file(ckpt: Path, name: str) -> Path:
+    """`ckpt/trainer/name`, or `ckpt/name` for a checkpoint of the older layout that has only that."""
+    new, old = Path(ckpt) / TRAINER_DIR / name, Path(ckpt) / name
+    return old if not new.is_file() and old.is_file() else new
 
 
 def _prune(root: Path, keep: int) -> None:
@@ -76,19 +96,19 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     if not marker.is_file():
         return None
     path = marker.parent / marker.read_text().strip()
-    return path if (path / "trainer_state.pt").is_file() else None
+    return path if _trainer_file(path, "trainer_state.pt").is_file() else None
 
 
 def load_trainer_state(ckpt: Path) -> dict[str, Any]:
     try:
-        return torch.load(Path(ckpt) / "trainer_state.pt", weights_only=False)
+        return torch.load(_trainer_file(ckpt, "trainer_state.pt"), weights_only=False)
     except (OSError, RuntimeError, EOFError) as e:
         raise R1kitError(f"cannot read trainer state in {ckpt}: {e}") from None
 
 
 def load_ref_weights(ckpt: Path, ref_model) -> bool:
     """Load a saved KL reference into `ref_model`; False when the checkpoint has none."""
-    path = Path(ckpt) / "ref_model.safetensors"
+    path = _trainer_file(ckpt, "ref_model.safetensors")
     if not path.is_file():
         return False
     from safetensors.torch import load_model

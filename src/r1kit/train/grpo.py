@@ -216,7 +216,8 @@ def save(run: Run) -> Path:
              "data_position": run.train.position}
     reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
     return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state,
-                           ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints)
+                           ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints,
+                           template=run.cfg.data.template)  # the prompt it trained on, as its chat template
 
 
 def grpo_step(run: Run, engine) -> dict[str, float]:
