@@ -89,3 +89,20 @@ def completion_logprobs(model, prompt_ids: Tensor, prompt_mask: Tensor, completi
         with torch.no_grad():
             entropy = token_entropy(logits.detach(), temperature)                     # (B, Lc)
     return logp, entropy
+
+
+def logp_agreement(rollout_logp: Tensor, forward_logp: Tensor, completion_mask: Tensor) -> dict[str, float]:
+    """How far the sampler's logp is from the teacher-forced logp of the same tokens (issue 9).
+
+        logp_gap/max             = max_t |logp_rollout - logp_forward|      over completion tokens
+        ratio/rollout_vs_forward = mean_t exp(logp_forward - logp_rollout)  (the step-0 PPO ratio)
+
+    Both are log_softmax(logits / T) of the same policy, so on-policy the gap is float rounding
+    (~1e-6 in fp32) and the ratio 1; anything more means the loss trains on other logprobs than
+    the ones that were sampled. All (B, Lc); masked positions are ignored.
+    """
+    m = completion_mask.bool()
+    diff = forward_logp.detach().float()[m] - rollout_logp.float()[m]                 # (N,)
+    if diff.numel() == 0:
+        return {}
+    return {"logp_gap/max": diff.abs().max().item(), "ratio/rollout_vs_forward": diff.exp().mean().item()}
