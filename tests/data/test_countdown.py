@@ -7,6 +7,8 @@ import pytest
 from r1kit.data.countdown import CountdownTask
 from r1kit.data.templates import parse_completion
 from r1kit.data.base import Example
+from r1kit.verify import score
+from r1kit.verify.tasks import check_countdown
 
 
 def _ex(numbers, target):
@@ -17,7 +19,7 @@ def test_puzzles_are_solvable_and_phrased():
     task = CountdownTask(n_numbers=4)
     for ex in task.examples("train", 50):
         assert len(ex.meta["numbers"]) == 4 and 1 <= ex.meta["target"] <= 999
-        assert task.verify(ex.answer, ex) == 1.0  # the construction is a solution
+        assert check_countdown(ex.answer, ex.meta) == 1.0  # the construction is a solution
         assert ex.problem == (
             f"Using the numbers {ex.meta['numbers']}, create an equation that equals {ex.meta['target']}. "
             "You can use basic arithmetic operations (+, -, *, /) and each number can only be used once."
@@ -33,7 +35,7 @@ def test_splits_disjoint_and_deterministic():
     assert task.examples("test", 10) == CountdownTask(n_numbers=3, max_number=20, max_target=50).examples("test", 10)
 
 
-@pytest.mark.parametrize("answer,score", [
+@pytest.mark.parametrize("answer,expected", [
     ("(44 + 19) - 35", 1.0),
     ("44 + 19 - 35 = 28", 1.0),  # "expr = target": left side used
     ("19 + 44 - 35", 1.0),
@@ -53,22 +55,25 @@ def test_splits_disjoint_and_deterministic():
     (None, 0.0),
     ("\x00", 0.0),
 ])
-def test_verify_table(answer, score):
-    task = CountdownTask()
+def test_check_table(answer, expected):
     start = time.perf_counter()
-    assert task.verify(answer, _ex([44, 19, 35], 28)) == score
+    assert check_countdown(answer, _ex([44, 19, 35], 28).meta) == expected
     assert time.perf_counter() - start < 0.05
 
 
 def test_division_is_exact():
-    assert CountdownTask().verify("(7 / 2) * 4 - 6", _ex([7, 2, 4, 6], 8)) == 1.0
-    assert CountdownTask().verify("7 / 2 + 4", _ex([7, 2, 4], 7)) == 0.0  # 7.5
+    assert check_countdown("(7 / 2) * 4 - 6", _ex([7, 2, 4, 6], 8).meta) == 1.0
+    assert check_countdown("7 / 2 + 4", _ex([7, 2, 4], 7).meta) == 0.0  # 7.5
 
 
-def test_verify_from_completion():
+def test_score_from_completion():
     text = " <think>\n44+19=63, 63-35=28\n</think> <answer>(44 + 19) - 35</answer>"
-    assert CountdownTask().verify(parse_completion(text).answer, _ex([44, 19, 35], 28)) == 1.0
+    assert parse_completion(text).answer == "(44 + 19) - 35"
+    (verdict,) = score(CountdownTask(), [text], [_ex([44, 19, 35], 28)])
+    assert (verdict.answer, verdict.score) == ("(44 + 19) - 35", 1.0)
 
 
-def test_malformed_example_scores_zero():
-    assert CountdownTask().verify("1 + 2", Example("c", "", "", {})) == 0.0
+def test_malformed_example_cannot_be_checked():
+    # no numbers/target: the sample is skipped (None), not scored right or wrong
+    assert check_countdown("1 + 2", Example("c", "", "", {}).meta) is None
+    assert score(CountdownTask(), ["<think></think><answer>1 + 2</answer>"], [Example("c", "", "", {})])[0].score is None

@@ -1,13 +1,17 @@
-"""JsonlMathTask: loads local files via `datasets`, names bad rows, scores with Math-Verify."""
+"""Row tasks (JsonlMathTask, JsonlCodeTask, JsonlChoiceTask): loading, bad rows named, held-out splits."""
 
 import json
 from pathlib import Path
 
 import pytest
 
+from r1kit.data.base import problem_key
+from r1kit.data.choice import JsonlChoiceTask
+from r1kit.data.code import JsonlCodeTask
 from r1kit.data.jsonl import JsonlMathTask
 from r1kit.data.tasks import get_task
 from r1kit.errors import R1kitError
+from r1kit.verify import score
 
 # ../shared/data beside the checkout (CI has it; a user's fresh clone does not, so the test skips)
 GSM8K = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k_test.jsonl"
@@ -19,19 +23,24 @@ def _write(path, rows):
 
 
 @pytest.mark.skipif(not GSM8K.exists(), reason="../shared/data/gsm8k_test.jsonl (benchmark data beside the checkout) is absent")
-def test_gsm8k(verifier_pool):
-    task = get_task("jsonl", path=str(GSM8K))
-    rows = task.examples("test", None)
+def test_gsm8k_as_benchmark_and_as_split_file(verifier_pool):
+    bench = get_task("jsonl", path=str(GSM8K), test_fraction=1.0)
+    rows = bench.examples("test", None)
     assert len(rows) == 1319 and rows[0].id == "gsm8k-test-0" and "solution" in rows[0].meta
-    assert task.examples("train", 5) == rows[:5]  # a single file: split ignored
-    assert task.verify_batch([r.answer for r in rows], rows) == [1.0] * 1319
-    assert task.verify(f"so the answer is \\boxed{{{rows[0].answer}}}.", rows[0]) == 1.0
-    assert task.verify(str(int(rows[0].answer) + 1), rows[0]) == 0.0
+    verdicts = score(bench, [f"<think>r</think> {r.answer}" for r in rows], rows)
+    assert [v.score for v in verdicts] == [1.0] * 1319
+    task = get_task("jsonl", path=str(GSM8K))  # a training file: 10% held out by problem hash
+    train, test = task.examples("train"), task.examples("test")
+    assert len(train) + len(test) == 1319 and 90 <= len(test) <= 175
+    assert not {problem_key(e.problem) for e in train} & {problem_key(e.problem) for e in test}
+    assert task.examples("test", 500) == test  # asking for more than there are gives all, never training rows
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(R1kitError, match="dataset not found: .*nope.jsonl"):
         JsonlMathTask(str(tmp_path / "definitely" / "nope.jsonl"))
+    with pytest.raises(R1kitError, match="needs a path"):
+        JsonlMathTask()
 
 
 def test_row_without_answer_is_named(tmp_path):
@@ -44,12 +53,11 @@ def test_row_without_answer_is_named(tmp_path):
 
 def test_custom_keys_and_ids(tmp_path, verifier_pool):
     path = _write(tmp_path / "m.jsonl", [{"question": "Half of 1?", "final": "\\frac{1}{2}", "level": 1}])
-    task = JsonlMathTask(path, problem_key="question", answer_key="final")
+    task = JsonlMathTask(path, problem_key="question", answer_key="final", test_fraction=1.0)
     (ex,) = task.examples("test", 0)
     assert (ex.id, ex.problem, ex.answer, ex.meta) == ("m-0", "Half of 1?", "\\frac{1}{2}", {"level": 1})
-    assert task.verify("0.5", ex) == 1.0
-    assert task.verify("<think>\\boxed{3}</think> \\boxed{0.5}", ex) == 1.0
-    assert task.verify(None, ex) == 0.0 and task.verify("0.4", ex) == 0.0
+    texts = ["<think>r</think> 0.5", "<think>\\boxed{3}</think> \\boxed{0.5}", "<think>r</think> 0.4"]
+    assert [v.score for v in score(task, texts, [ex] * 3)] == [1.0, 1.0, 0.0]
 
 
 def test_malformed_json(tmp_path):
@@ -57,3 +65,68 @@ def test_malformed_json(tmp_path):
     path.write_text('{"problem": "x", "answer": \n')
     with pytest.raises(R1kitError, match="broken.jsonl"):
         JsonlMathTask(str(path))
+
+
+def _rows(n):
+    return [{"problem": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(n)]
+
+
+def test_hash_split_is_disjoint_stable_and_by_problem_text(tmp_path):
+    rows = _rows(400) + [{"problem": "  WHAT is 7 +   7? ", "answer": "14"}]  # a copy of row 7, differently written
+    task = JsonlMathTask(rows=rows, name="sums")
+    train, test = task.examples("train"), task.examples("test")
+    assert len(train) + len(test) == 401 and 20 <= len(test) <= 70
+    assert not {problem_key(e.problem) for e in train} & {problem_key(e.problem) for e in test}
+    copies = [e for e in train + test if problem_key(e.problem) == "what is 7 + 7?"]
+    assert len(copies) == 2 and (copies[0] in test) == (copies[1] in test)  # both on one side
+    # the split depends on the problem alone: a file with other rows splits the shared ones the same way
+    other = JsonlMathTask(_write(tmp_path / "s.jsonl", _rows(100)), test_fraction=0.1)
+    assert {e.problem for e in other.examples("test")} == {e.problem for e in test if e.problem in {r["problem"] for r in _rows(100)}}
+    assert task.examples("train", 5) == train[:5]
+    assert [e.id for e in train + test if e.problem == "What is 0 + 0?"] == ["sums-0"]  # ids: the row index
+
+
+def test_separate_test_file_and_leaked_rows_dropped(tmp_path):
+    train_path = _write(tmp_path / "train.jsonl", _rows(50))
+    test_path = _write(tmp_path / "test.jsonl", [{"problem": "what is 3 + 3?", "answer": "6"}, {"problem": "New?", "answer": "1"}])
+    task = get_task("jsonl", path=train_path, test_path=test_path)
+    assert [e.problem for e in task.examples("test")] == ["what is 3 + 3?", "New?"]
+    assert [e.id for e in task.examples("test")] == ["test-0", "test-1"]
+    train = task.examples("train")
+    assert len(train) == 49 and "What is 3 + 3?" not in {e.problem for e in train}
+
+
+def test_fractions_and_bad_settings():
+    assert len(JsonlMathTask(rows=_rows(30), test_fraction=1.0).examples("test")) == 30
+    assert len(JsonlMathTask(rows=_rows(30), test_fraction=0.0).examples("train")) == 30
+    with pytest.raises(R1kitError, match="no train rows"):
+        JsonlMathTask(rows=_rows(3), test_fraction=1.0).examples("train")
+    with pytest.raises(R1kitError, match="test_fraction"):
+        JsonlMathTask(rows=_rows(3), test_fraction=1.5)
+    with pytest.raises(R1kitError, match="unknown split"):
+        JsonlMathTask(rows=_rows(3)).examples("validation")
+
+
+def test_choice_rows_ours_and_gpqa_hub_columns():
+    ours = {"id": "q1", "problem": "Which?", "choices": ["x", "y", "z"], "answer": "c"}
+    hub = {"Question": "Pick the right one", "Correct Answer": "right", "Incorrect Answer 1": "w1",
+           "Incorrect Answer 2": "w2", "Incorrect Answer 3": "w3"}
+    task = JsonlChoiceTask(rows=[ours, hub], name="gpqa", test_fraction=1.0)
+    a, b = task.examples("test")
+    assert (a.id, a.answer, a.meta) == ("q1", "C", {"choices": ["x", "y", "z"]})
+    assert b.id == "gpqa-1" and b.meta["choices"][ord(b.answer) - ord("A")] == "right"
+    assert sorted(b.meta) == ["choices"] and task.scorer == "choice" and task.name == "gpqa"
+    with pytest.raises(R1kitError, match="row 1 has answer 'D', not one of the letters ABC"):
+        JsonlChoiceTask(rows=[dict(ours, answer="D")])
+    with pytest.raises(R1kitError, match="row 1 needs a problem and a list of 2-26 choices"):
+        JsonlChoiceTask(rows=[dict(ours, choices="x")])
+
+
+def test_code_rows_from_loaded_rows():
+    row = {"task_id": "t/1", "prompt": "Write add(a, b).", "tests": "assert add(1, 2) == 3\n"}
+    task = JsonlCodeTask(rows=[row], test_fraction=1.0, timeout=3.0)
+    (ex,) = task.examples("test")
+    assert ex.id == "t/1" and "assert add(1, 2) == 3" in ex.problem and ex.meta["tests"] == row["tests"]
+    assert (task.scorer, task.timeout) == ("code", 3.0)
+    with pytest.raises(R1kitError, match="timeout"):
+        JsonlCodeTask(rows=[row], timeout=0)

@@ -4,7 +4,14 @@ import time
 
 import pytest
 
-from r1kit.data.templates import MATH_DIRECTIVE, R1_ZERO_TEMPLATE, Parsed, parse_completion, render_prompt
+from r1kit.data.templates import (
+    MATH_DIRECTIVE,
+    R1_ZERO_TEMPLATE,
+    Parsed,
+    parse_completion,
+    render_prompt,
+    split_reasoning,
+)
 from r1kit.errors import R1kitError
 
 
@@ -61,6 +68,8 @@ def test_render_errors():
     ("<think>a</think>   <|endoftext|>", Parsed("a", None, True)),
     ("<think></think><answer></answer>", Parsed("", None, True)),
     ("<think>a</think>x</think> <answer>6</answer>", Parsed("a</think>x", "6", True)),
+    ("<think><answer>3</answer></think> 5", Parsed("<answer>3</answer>", "5", True)),  # an answer inside reasoning is not final
+    ("<think>x <answer>3</answer>", Parsed("x <answer>3</answer>", None, False)),  # unclosed think: no final answer
     ("", Parsed(None, None, False)),
     (None, Parsed(None, None, False)),
 ])
@@ -68,8 +77,34 @@ def test_parse_completion_table(text, expected):
     assert parse_completion(text) == expected
 
 
+@pytest.mark.parametrize("text,think_open,expected", [
+    ("<think>r</think> 42", False, ("r", "42")),
+    (" <think>\nr\n</think> <answer>5</answer>", False, ("r", "<answer>5</answer>")),
+    ("r</think> 42", False, ("r", "42")),  # the prompt opened the block
+    ("r</think> 42", True, ("r", "42")),
+    ("<think>still going \\boxed{3}", False, ("still going \\boxed{3}", None)),  # opened, never closed
+    ("still going \\boxed{3}", True, ("still going \\boxed{3}", None)),  # opened by the prompt (R1 chat form)
+    ("still going \\boxed{3}", False, (None, "still going \\boxed{3}")),  # no reasoning block at all
+    ("a</think>b</think> c ", False, ("a</think>b", "c")),  # the final part follows the last </think>
+    ("<think>r</think> 7<|endoftext|> 8</think> 9", False, ("r", "7")),  # nothing after eos counts
+    ("<think>r</think>", True, ("r", "")),  # closed, empty final part: "" (not None)
+    ("", False, (None, "")),
+    ("", True, ("", None)),
+    (None, False, (None, None)),
+])
+def test_split_reasoning_table(text, think_open, expected):
+    assert split_reasoning(text, think_open) == expected
+
+
+def test_parse_completion_with_think_open():
+    assert parse_completion("so <answer>5</answer>", think_open=True) == Parsed("so <answer>5</answer>", None, False)
+    assert parse_completion("so <answer>5</answer>") == Parsed(None, "5", False)
+    assert parse_completion("so</think> 5", think_open=True) == Parsed("so", "5", True)
+
+
 def test_parse_completion_is_linear_on_huge_input():
     for text in ("<think>" * 200_000, "</answer><answer>" * 100_000, "x" * 1_000_000 + "</think>" + "y" * 10):
         start = time.perf_counter()
         parse_completion(text)
+        split_reasoning(text, think_open=True)
         assert time.perf_counter() - start < 0.5

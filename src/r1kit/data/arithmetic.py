@@ -27,6 +27,7 @@ class ArithmeticTask(Task):
     """`digits`-digit operands, one operator. Subtraction puts the larger operand first (no negatives)."""
 
     name = "arithmetic"
+    scorer = "arithmetic"  # integer comparison (r1kit.verify.tasks.check_integer)
 
     def __init__(self, digits: int = 5, op: str = "+", seed: int = 0, test_fraction: float = 0.1):
         if op not in _OPS or not 1 <= digits <= 30:
@@ -50,16 +51,6 @@ class ArithmeticTask(Task):
     def _example(self, id_: str, a: int, b: int) -> Example:
         answer = {"+": a + b, "-": a - b, "*": a * b}[self.op]
         return Example(id_, f"What is {a} {self.op} {b}?", str(answer), {"a": a, "b": b, "op": self.op})
-
-    def verify(self, answer: str | None, example: Example) -> float:
-        """Integer comparison after removing spaces and thousands commas."""
-        try:
-            if not isinstance(answer, str) or len(answer) > 100:
-                return 0.0
-            cleaned = answer.replace(" ", "").replace(",", "")
-            return 1.0 if int(cleaned) == int(example.answer) else 0.0
-        except Exception:  # not an integer (ValueError) or malformed example: wrong, never raised
-            return 0.0
 
     def solution(self, example: Example, show_steps: bool = False) -> str:
         """The completion that follows the R1-Zero prompt ("... Assistant:"), in tag format.

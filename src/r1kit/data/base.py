@@ -1,8 +1,9 @@
 """The task contract: `Example` rows and the `Task` base class every task implements.
 
-A task owns three things: how to make (or load) examples, how to split them into train/test, and
-how to score an extracted answer. Rewards and evaluation both call `Task.verify`, so training and
-evaluation can never disagree about what "correct" means (the nanochat rule).
+A task owns two things: how to make (or load) examples, and how to split them into train/test. It
+names its `scorer` ("math", "choice", "code", "arithmetic", "countdown") but does not score: whether
+an answer is right is decided by `r1kit.verify.score(task, completions, examples)`, the one function
+the training reward, the in-training evaluation and `r1kit eval` all call, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -23,22 +24,18 @@ class Example:
     meta: dict = field(default_factory=dict, hash=False)  # dicts are unhashable: keep Example hashable
 
 
+SCORERS = ("math", "choice", "code", "arithmetic", "countdown")  # the checks r1kit.verify implements
+
+
 class Task:
-    """Base class for tasks. Subclasses set `name` and implement `examples` and `verify`."""
+    """Base class for tasks. Subclasses set `name` and `scorer` and implement `examples`."""
 
     name: str = "task"
+    scorer: str = "math"  # which r1kit.verify check decides correctness (one of SCORERS)
 
     def examples(self, split: str = "train", n: int | None = None) -> list[Example]:
         """`n` examples of `split` ("train" or "test"), deterministic, the two splits disjoint."""
         raise NotImplementedError
-
-    def verify(self, answer: str | None, example: Example) -> float:
-        """1.0 if the extracted `answer` is correct for `example`, else 0.0. Never raises."""
-        raise NotImplementedError
-
-    def verify_batch(self, answers: list[str | None], examples: list[Example]) -> list[float]:
-        """`verify` over a batch; tasks with an expensive checker override this to run in parallel."""
-        return [self.verify(a, ex) for a, ex in zip(answers, examples)]
 
 
 def split_of(key: str, test_fraction: float = 0.1) -> str:
@@ -49,6 +46,11 @@ def split_of(key: str, test_fraction: float = 0.1) -> str:
     """
     h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
     return "test" if h < test_fraction else "train"
+
+
+def problem_key(problem: str) -> str:
+    """The text a problem is split and deduplicated by: lower-cased, whitespace runs made one space."""
+    return " ".join(str(problem).lower().split())
 
 
 def check_split(split: str) -> None:

@@ -1,21 +1,22 @@
-"""Code problems (HumanEval, MBPP and their like) from a JSONL file, scored by running the tests.
+"""Code problems (HumanEval, MBPP and their like) from rows, scored by running the tests (scorer "code").
 
-    task = JsonlCodeTask("../shared/data/humaneval.jsonl")
-    ex = task.examples()[0]
-    task.verify("```python\\n" + ex.meta["prefix"] + ex.meta["canonical_solution"] + "```", ex)   # 1.0
+    task = JsonlCodeTask("../shared/data/humaneval.jsonl", test_fraction=1.0)   # a benchmark: all rows test
+    ex = task.examples("test")[0]
+    verify.score(task, ["```python\n" + ex.meta["prefix"] + ex.meta["canonical_solution"] + "```"], [ex])
 
 Rows follow shared/data's code schema: `prompt`, `tests` (assert-style test code) and optionally
 `entry_point`, `source`. For HumanEval rows (source "humaneval") the prompt — the function's
 signature and docstring — is run before the model's program (`meta["prefix"]`), as HumanEval's
 own harness does; MBPP programs run alone. The problem shown to the model asks for one fenced
 Python block; MBPP's shows its first test, which is where the function's name and signature live.
-`verify` is all-or-nothing in the sandbox (r1kit.rewards.code), so pass@1 means "all tests pass".
+Correct means all tests pass in the sandbox (r1kit.verify.code), so pass@1 means "all tests pass".
+Splitting and loading are JsonlMathTask's (jsonl.py).
 """
 
 from __future__ import annotations
 
 from r1kit.data.base import Example
-from r1kit.data.jsonl import JsonlMathTask
+from r1kit.data.jsonl import JsonlMathTask, row_id
 from r1kit.errors import R1kitError
 
 HUMANEVAL_PROBLEM = ("Complete the following Python function. Reply with the full function in one ```python block."
@@ -24,25 +25,24 @@ MBPP_PROBLEM = "{prompt}\nReply with Python code in one ```python block. Your co
 
 
 class JsonlCodeTask(JsonlMathTask):
-    """A fixed list of code problems from a local JSONL file or a hub dataset with the same columns."""
+    """Code problems from a local JSONL file, a hub dataset with the same columns, or loaded rows.
+
+    `timeout`: seconds each program may run when it is scored (r1kit.verify reads it).
+    """
 
     name = "code"
+    scorer = "code"
 
-    def __init__(self, path: str, split: str = "test", timeout: float = 10.0):
-        self.timeout = timeout
-        super().__init__(path, split, problem_key="prompt", answer_key="tests")
+    def __init__(self, path: str = "", rows: list[dict] | None = None, *, test_path: str = "",
+                 test_fraction: float = 0.1, name: str = "", hub_config: str = "", timeout: float = 10.0):
+        if not timeout > 0:
+            raise R1kitError(f"code task timeout must be > 0 seconds, got {timeout!r}")
+        self.timeout = float(timeout)
+        super().__init__(path, rows, test_path=test_path, test_fraction=test_fraction, problem_key="prompt",
+                         answer_key="tests", name=name, hub_config=hub_config)
 
-    def verify_batch(self, answers: list[str | None], examples: list[Example]) -> list[float | None]:
-        """1.0 when the program in each answer passes all of its example's tests, else 0.0."""
-        from r1kit.rewards.code import code_rewards  # rewards imports data
-
-        return code_rewards([a or "" for a in answers], examples, mode="all", timeout=self.timeout)
-
-    def verify(self, answer: str | None, example: Example) -> float | None:
-        return self.verify_batch([answer], [example])[0]
-
-    def _to_example(self, i: int, row: dict) -> Example:
-        return code_example(self.dataset_name, i, row, path=self.path)
+    def _to_example(self, name: str, i: int, row: dict, where: str) -> Example:
+        return code_example(name, i, row, path=where)
 
 
 def code_example(name: str, i: int, row: dict, path: str = "") -> Example:
@@ -65,5 +65,4 @@ def code_example(name: str, i: int, row: dict, path: str = "") -> Example:
     meta = {k: v for k, v in row.items() if k not in ("id", "tests", "test")}
     meta.update(tests=tests, prefix=prompt if humaneval else "")
     meta.setdefault("canonical_solution", row.get("code"))
-    row_id = str(row.get("id") or row.get("task_id") or f"{name}-{i}")
-    return Example(row_id, problem, "", meta)
+    return Example(row_id(row, name, i), problem, "", meta)

@@ -5,31 +5,28 @@ Puzzles are built backwards: draw `n_numbers` numbers, fold them together with r
 target, so every puzzle has at least one solution that uses each number exactly once. The problem
 text is the Countdown-Tasks-3to4 phrasing used by TinyZero.
 
-Scoring follows TinyZero's rule: the answer equation must use each given number exactly once
-(as a multiset) and evaluate exactly to the target. "expr = target" is accepted (left side used).
+Scoring (r1kit.verify.tasks.check_countdown) follows TinyZero's rule: the answer equation must use
+each given number exactly once (as a multiset) and evaluate exactly to the target.
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter
 
 from r1kit.data.base import Example, Task, check_split, sample_distinct
-from r1kit.data.safe_eval import evaluate
 from r1kit.errors import R1kitError
 
 PROBLEM = (
     "Using the numbers {numbers}, create an equation that equals {target}. You can use basic "
     "arithmetic operations (+, -, *, /) and each number can only be used once."
 )
-# Symbols models (and people) write for the four operations, mapped to Python's.
-_SYMBOLS = {"×": "*", "÷": "/", "−": "-", "–": "-", "\\times": "*", "\\div": "/"}
 
 
 class CountdownTask(Task):
     """Countdown puzzles with `n_numbers` numbers in [min_number, max_number], targets in [1, max_target]."""
 
     name = "countdown"
+    scorer = "countdown"  # the equation check (r1kit.verify.tasks.check_countdown)
 
     def __init__(
         self,
@@ -67,23 +64,6 @@ class CountdownTask(Task):
             if made is not None and 1 <= made[0] <= self.max_target:
                 # The key ignores number order: [3, 5] -> 8 and [5, 3] -> 8 are one puzzle.
                 return (tuple(sorted(nums)), made[0]), (nums, made[0], made[1])
-
-    def verify(self, answer: str | None, example: Example) -> float:
-        """1.0 if `answer` uses each of meta["numbers"] exactly once and equals meta["target"]."""
-        try:
-            if not isinstance(answer, str):
-                return 0.0
-            expr = answer.split("=", 1)[0]
-            for symbol, py in _SYMBOLS.items():
-                expr = expr.replace(symbol, py)
-            result = evaluate(expr)
-            if result is None:
-                return 0.0
-            value, used = result
-            ok = Counter(used) == Counter(example.meta["numbers"]) and value == example.meta["target"]
-            return 1.0 if ok else 0.0
-        except Exception:  # a reward must never raise (the contract); malformed meta scores 0
-            return 0.0
 
 
 def _fold(rng: random.Random, nums: list[int]) -> tuple[int, str] | None:

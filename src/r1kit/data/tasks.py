@@ -2,16 +2,18 @@
 
     task = get_task("arithmetic", digits=5, op="+")
     train = task.examples("train", 1000)
-    task.verify("80235", train[0])            # 1.0 or 0.0
+    verify.score(task, [" <think></think> <answer>80235</answer>"], train[:1])   # r1kit.verify decides
 
 Names: "arithmetic" (ArithmeticTask), "countdown" (CountdownTask), "jsonl" (JsonlMathTask, path=...),
-"code" (JsonlCodeTask, path=...: HumanEval/MBPP-style rows scored in the sandbox).
+"code" (JsonlCodeTask, path=...: HumanEval/MBPP-style rows scored in the sandbox), "choice"
+(JsonlChoiceTask, path=...: GPQA-style multiple choice).
 """
 
 from __future__ import annotations
 
 from r1kit.data.arithmetic import ArithmeticTask
-from r1kit.data.base import Example, Task
+from r1kit.data.base import SCORERS, Example, Task
+from r1kit.data.choice import JsonlChoiceTask
 from r1kit.data.code import JsonlCodeTask
 from r1kit.data.countdown import CountdownTask
 from r1kit.data.jsonl import JsonlMathTask
@@ -22,6 +24,7 @@ TASKS: dict[str, type[Task]] = {
     "countdown": CountdownTask,
     "jsonl": JsonlMathTask,
     "code": JsonlCodeTask,
+    "choice": JsonlChoiceTask,
 }
 
 
@@ -35,4 +38,5 @@ def get_task(name: str, **kwargs) -> Task:
         raise R1kitError(f"task {name!r}: {e}") from None
 
 
-__all__ = ["ArithmeticTask", "CountdownTask", "Example", "JsonlCodeTask", "JsonlMathTask", "TASKS", "Task", "get_task"]
+__all__ = ["ArithmeticTask", "CountdownTask", "Example", "JsonlChoiceTask", "JsonlCodeTask", "JsonlMathTask", "SCORERS",
+           "TASKS", "Task", "get_task"]

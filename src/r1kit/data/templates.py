@@ -105,26 +105,46 @@ def last_answer_block(text: str) -> str | None:
     return None if start == -1 else text[start + len(ANSWER_OPEN) : end].strip()
 
 
-def parse_completion(text: str) -> Parsed:
-    """Split a completion into reasoning and answer (see module docstring). Never raises.
+def split_reasoning(text: str, think_open: bool = False) -> tuple[str | None, str | None]:
+    """(reasoning, final): THE split of a completion into its reasoning and its final part.
 
-    answer: the last <answer>…</answer> block; else the text after the last </think> (None if
-    that text holds an unclosed <answer>, i.e. the answer was cut off); else None. An empty
-    answer is None.
+        "<think>r</think> 42"                -> ("r", "42")
+        "r</think> 42"                       -> ("r", "42")            the prompt opened the block
+        "<think>still going"                 -> ("still going", None)  opened, never closed
+        "still going", think_open=True       -> ("still going", None)  the prompt opened it (R1 chat form)
+        "42"                                 -> (None, "42")           no reasoning block at all
+
+    The final part is the text after the *last* </think>; it is None exactly when a reasoning block
+    was opened (in the completion, or by the prompt: `think_open`) and never closed, i.e. the model
+    has not finished reasoning and has given no final answer. Text after an end-of-sequence marker
+    is dropped first; both parts are stripped. Linear time; never raises (a non-string: (None, None)).
     """
     if not isinstance(text, str):
-        return Parsed(None, None, False)
+        return None, None
     text = cut_at_eos(text)
     close = text.rfind(THINK_CLOSE)
-    think_closed = close != -1
-    open_ = text.find(THINK_OPEN, 0, close if think_closed else len(text))
-    if think_closed:
-        # The opening tag is optional: a prompt ending in "<think>\n" supplies it.
-        reasoning = text[open_ + len(THINK_OPEN) if open_ != -1 else 0 : close].strip()
-    else:
-        reasoning = text[open_ + len(THINK_OPEN) :].strip() if open_ != -1 else None
-    answer = last_answer_block(text)
+    if close == -1:
+        open_ = text.find(THINK_OPEN)
+        if open_ != -1:
+            return text[open_ + len(THINK_OPEN) :].strip(), None
+        return (text.strip(), None) if think_open else (None, text.strip())
+    open_ = text.find(THINK_OPEN, 0, close)  # optional: a prompt ending in "<think>\n" supplies it
+    start = open_ + len(THINK_OPEN) if open_ != -1 else 0
+    return text[start:close].strip(), text[close + len(THINK_CLOSE) :].strip()
+
+
+def parse_completion(text: str, think_open: bool = False) -> Parsed:
+    """Reasoning and tag-format answer of a completion, on `split_reasoning`. Never raises.
+
+    answer: the last <answer>…</answer> block of the final part; else, when a reasoning block was
+    closed, the whole final part (None if it holds an unclosed <answer>: the answer was cut off);
+    else None. An empty answer is None; an unclosed reasoning block has no answer.
+    """
+    reasoning, final = split_reasoning(text, think_open)
+    think_closed = reasoning is not None and final is not None
+    if final is None:
+        return Parsed(reasoning, None, False)
+    answer = last_answer_block(final)
     if answer is None and think_closed:
-        tail = text[close + len(THINK_CLOSE) :].strip()
-        answer = None if ANSWER_OPEN in tail else tail
+        answer = None if ANSWER_OPEN in final else final
     return Parsed(reasoning, answer or None, think_closed)

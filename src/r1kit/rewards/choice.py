@@ -1,84 +1,33 @@
-"""Multiple-choice answers (GPQA-style): which letter did the completion choose?
+"""The multiple-choice reward (GPQA-style): 1.0 when the completion chose the gold letter.
 
-    extract_choice("<think>maybe (B)?</think> The answer is (C).")   # "C"
-    verify_choice("Answer: C", "(C)")                                 # 1.0
+    choice_reward("<think>maybe (B)?</think> The answer is (C).", Example("q", "...", "C", {}))   # 1.0
 
-The chosen letter is the one in the *last* statement of any of these forms, searched only after
-the reasoning (after the last </think>) when there is one:
-
-* "Answer: X" / "answer is X" / "answer is (X)" / "Answer: **X**" (simple-evals' GPQA format),
-  the letter upper-case (so "the answer is a bit unclear" chooses nothing),
-* \\boxed{X}, \\boxed{(X)}, \\boxed{\\text{X}},
-* <answer>X</answer>.
-
-A letter counts only when it stands alone (followed by a non-letter): "Answer: Because …" is not
-a choice of B. Letters are A–Z by default; pass `letters="ABCD"` to restrict them. Linear-time
-scans only; nothing here raises.
+The letter is read from the final part after the reasoning (r1kit.verify.choice, the same reader
+`r1kit eval` uses); the letters offered are the example's choices (A-D for four) unless `letters`
+is given. A reasoning block left open (`ctx.think_open` for a prompt that opened it) has no final
+part, hence no choice: 0.0.
 """
 
 from __future__ import annotations
 
-import re
+from r1kit.data.templates import split_reasoning
+from r1kit.verify.choice import LETTERS, extract_choice, gold_letter, letters_of, verify_choice
 
-from r1kit.data.templates import THINK_CLOSE, last_answer_block
-
-# "answer" then ":" or "is", then optional markup, then one letter standing alone. The gap between
-# "answer" and the letter is bounded, so the scan is linear on any input.
-_MARKUP = r"(?:\*{1,2}|_|\$|\(|\[|\\(?:text|textbf|mathrm|mathbf)\s*\{|\s)"
-_STATEMENT = re.compile(r"(?i:answer)(?:\s*:|\s+is\s*:?)" + _MARKUP + r"{0,8}([A-Z])(?![A-Za-z])")
-_BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\text\s*\{\s*)?\(?\s*([A-Za-z])\s*\)?\s*\}")
-_BARE_LETTER = re.compile(r"\s*\(?\s*([A-Za-z])\s*\)?\s*\.?\s*")
-MAX_SCAN_CHARS = 20_000  # the choice is stated near the end; scan no more than this tail
+__all__ = ["choice_reward", "extract_choice", "verify_choice"]
 
 
-def extract_choice(text: str | None, letters: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> str | None:
-    """The upper-case letter chosen last in `text` (module docstring), or None."""
-    if not isinstance(text, str):
-        return None
-    cut = text.rfind(THINK_CLOSE)
-    if cut != -1:
-        text = text[cut + len(THINK_CLOSE) :]
-    text = text[-MAX_SCAN_CHARS:]
-    allowed = set(letters.upper())
-    found: list[tuple[int, str]] = []
-    for pattern in (_STATEMENT, _BOXED):
-        for m in pattern.finditer(text):
-            if m.group(1).upper() in allowed:
-                found.append((m.start(1), m.group(1).upper()))
-    block = last_answer_block(text)
-    if block is not None:
-        m = _BARE_LETTER.fullmatch(block)
-        if m and m.group(1).upper() in allowed:
-            found.append((text.rfind(block), m.group(1).upper()))
-    return max(found)[1] if found else None
+def choice_reward(completion: str, example, ctx=None, *, letters: str = "") -> float | None:
+    """1.0 if the chosen letter is `example.answer`'s, else 0.0 (no choice included).
 
-
-def verify_choice(pred: str | None, gold: str | None, letters: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> float | None:
-    """1.0 if the letter chosen in `pred` is `gold`'s letter, 0.0 if not; None for an unusable gold.
-
-    `gold` may be a bare letter ("C") or any text `extract_choice` reads ("(C)", "Answer: C").
-    """
-    if not isinstance(gold, str):
-        return None
-    gold_letter = _gold_letter(gold, letters)
-    if gold_letter is None:
-        return None
-    return 1.0 if extract_choice(pred, letters) == gold_letter else 0.0
-
-
-def _gold_letter(gold: str, letters: str) -> str | None:
-    m = _BARE_LETTER.fullmatch(gold[:100])
-    if m and m.group(1).upper() in letters.upper():
-        return m.group(1).upper()
-    return extract_choice(gold, letters)
-
-
-def choice_reward(completion: str, example, ctx=None, *, letters: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> float | None:
-    """The multiple-choice accuracy reward: 1.0 if the chosen letter is `example.answer`'s, else 0.0.
-
-    None when the gold is not a letter in `letters` (the sample is skipped). Never raises.
+    `letters`: the letters that count (default: the example's choices, else A-Z). None when the
+    gold is not one of them (the sample is skipped). Never raises.
     """
     try:
-        return verify_choice(completion, getattr(example, "answer", None), letters)
+        allowed = letters or letters_of(example, LETTERS)
+        want = gold_letter(getattr(example, "answer", None), allowed)
+        if want is None:
+            return None
+        _, final = split_reasoning(completion, bool(getattr(ctx, "think_open", False)))
+        return 1.0 if final is not None and extract_choice(final, allowed) == want else 0.0
     except Exception:  # the reward contract
         return 0.0

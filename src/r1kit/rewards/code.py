@@ -3,80 +3,21 @@
     code_reward("<think>…</think>```python\\ndef add(a, b):\\n    return a + b\\n```",
                 Example("x", "Write add.", "", meta={"tests": "assert add(1, 2) == 3"}), ctx)   # 1.0
 
-The program is the last complete fenced block (```…```) after the reasoning; with no fence at all
-the answer text itself is taken as the program (`fallback_raw`). A problem's tests, in `example.meta`:
-
-* `tests: str` — assert-style test code (HumanEval's `check(f)`, MBPP's asserts), run after the
-  program (`prefix + program + tests`; HumanEval sets `prefix` to its prompt). Each `assert`
-  statement is scored on its own by `code_harness.py` inside the sandbox.
-* `tests: list[{"input": str, "output": str}]` — stdin/stdout tests, one sandboxed run each; a test
-  passes when the run exits 0 and its stdout equals `output` up to trailing whitespace per line.
-
-mode "fraction" scores passed / total tests, "all" scores 1.0 only when every test passes. No
-program scores 0.0; a problem without usable tests scores None (skipped). Runs happen in the
-sandbox (`r1kit.sandbox`, bubblewrap); if it is unavailable the reward refuses to start (a one-line
-error from `check_rewards`) unless `unsafe_local: true` runs programs as plain processes.
+Program extraction, the tests and the sandbox runs are r1kit.verify.code's, the same path
+`verify.score` takes for a code task (so "correct" here is "correct" in eval: mode "all", every test
+passes). mode "fraction" (the default) scores passed / total tests instead, a shaping option for
+training. The program is taken from the final part after the reasoning; a reasoning block left
+open (`ctx.think_open` for a prompt that opened it) has no program: 0.0. If the sandbox is
+unavailable the reward refuses to start (a one-line error from `check_rewards`) unless
+`unsafe_local: true` runs programs as plain processes.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import math
-import secrets
-import threading
-from pathlib import Path
+from r1kit.data.templates import split_reasoning
+from r1kit.verify.code import MODES, extract_code, get_sandbox, run_tests
 
-from r1kit.data.templates import THINK_CLOSE
-
-log = logging.getLogger(__name__)
-
-FENCE = "```"
-HARNESS = Path(__file__).with_name("code_harness.py")
-MAX_PROGRAM_CHARS = 100_000  # no honest solution to a benchmark problem is longer
-
-_sandboxes: dict[bool, object] = {}
-_sandbox_lock = threading.Lock()
-
-
-def extract_code(text: str | None, fallback_raw: bool = True) -> str | None:
-    """The body of the last complete ```fenced``` block after the reasoning (language tag dropped).
-
-    With no fence at all and `fallback_raw`, the stripped text itself (None if empty). A fence
-    left open (a truncated completion) is not a program: the last *complete* block is used.
-    """
-    if not isinstance(text, str):
-        return None
-    cut = text.rfind(THINK_CLOSE)
-    if cut != -1:
-        text = text[cut + len(THINK_CLOSE):]
-    fences, i = [], text.find(FENCE)
-    while i != -1:
-        fences.append(i)
-        i = text.find(FENCE, i + len(FENCE))
-    if len(fences) < 2:
-        return (text.strip() or None) if fallback_raw and not fences else None
-    opener, closer = fences[(len(fences) // 2) * 2 - 2], fences[(len(fences) // 2) * 2 - 1]
-    line_end = text.find("\n", opener)
-    if line_end == -1 or line_end > closer:
-        return None
-    return text[line_end + 1:closer].strip("\n") or None
-
-
-def get_sandbox(unsafe_local: bool = False):
-    """The process-wide sandbox (started and self-tested on first use); raises SandboxUnavailable."""
-    from r1kit.sandbox import Sandbox
-
-    with _sandbox_lock:
-        if unsafe_local not in _sandboxes:
-            _sandboxes[unsafe_local] = Sandbox(workers=_workers(), unsafe_local=unsafe_local)
-        return _sandboxes[unsafe_local]
-
-
-def _workers() -> int:
-    import os
-
-    return max(1, min(8, os.cpu_count() or 1))
+__all__ = ["code_preflight", "code_reward", "code_rewards", "extract_code"]
 
 
 def code_preflight(options: dict) -> None:
@@ -84,16 +25,11 @@ def code_preflight(options: dict) -> None:
     or a missing bwrap is a clear one-line error rather than a run of skipped rewards."""
     from r1kit.errors import R1kitError
 
-    if options.get("mode", "fraction") not in ("fraction", "all"):
+    if options.get("mode", "fraction") not in MODES:
         raise R1kitError(f"code reward mode must be 'fraction' or 'all', got {options['mode']!r}")
     if not options.get("timeout", 10.0) > 0:
         raise R1kitError(f"code reward timeout must be > 0 seconds, got {options['timeout']!r}")
     get_sandbox(bool(options.get("unsafe_local", False)))
-
-
-@functools.cache
-def _harness_source() -> str:
-    return HARNESS.read_text()
 
 
 def code_reward(completion: str, example, ctx=None, *, mode: str = "fraction", timeout: float = 10.0,
@@ -107,63 +43,9 @@ def code_rewards(completions: list[str], examples: list, contexts: list | None =
                  timeout: float = 10.0, memory_mb: int = 1024, fallback_raw: bool = True,
                  unsafe_local: bool = False) -> list[float | None]:
     """`code_reward` over a batch: every program and test runs in parallel sandboxes. Never raises."""
-    try:
-        from r1kit.sandbox import Limits
-
-        limits = Limits(wall_s=timeout, cpu_s=max(1, math.ceil(timeout)), memory_mb=memory_mb)
-        plans = [_plan(c, ex, fallback_raw) for c, ex in zip(completions, examples)]
-        jobs = [{"code": job["code"], "files": job.get("files"), "stdin": job["stdin"], "limits": limits}
-                for plan in plans if isinstance(plan, list) for job in plan]
-        results = iter(get_sandbox(unsafe_local).run_many(jobs) if jobs else [])
-        return [plan if not isinstance(plan, list) else _score(plan, [next(results) for _ in plan], mode)
-                for plan in plans]
-    except Exception:  # sandbox gone, a bug: skip the batch rather than score it wrong
-        log.exception("code reward failed; skipping %d samples", len(completions))
-        return [None] * len(completions)
-
-
-def _plan(completion: str, example, fallback_raw: bool) -> float | None | list[dict]:
-    """The sandbox jobs for one sample, or its score when no run is needed (0.0 / None)."""
-    meta = getattr(example, "meta", None) or {}
-    tests = meta.get("tests")
-    if not _usable_tests(tests):
-        return None
-    program = extract_code(completion, fallback_raw)
-    if program is None or len(program) > MAX_PROGRAM_CHARS:
-        return 0.0
-    if isinstance(tests, str):
-        nonce = secrets.token_hex(16)
-        files = {"solution.py": str(meta.get("prefix") or "") + program + "\n", "tests.py": tests}
-        return [{"code": _harness_source(), "files": files, "stdin": nonce + "\n", "nonce": nonce}]
-    return [{"code": program, "stdin": str(t["input"]), "expected": str(t["output"])} for t in tests]
-
-
-def _usable_tests(tests) -> bool:
-    if isinstance(tests, str):
-        return bool(tests.strip())
-    return (isinstance(tests, list) and bool(tests)
-            and all(isinstance(t, dict) and "input" in t and "output" in t for t in tests))
-
-
-def _score(jobs: list[dict], results: list, mode: str) -> float:
-    if "nonce" in jobs[0]:
-        passed, total, clean = _harness_line(results[0].stdout, jobs[0]["nonce"])
-        if mode == "all":
-            return float(clean and total > 0 and passed == total)
-        return passed / total if total else float(clean)
-    ok = [r.status == "ok" and _same_output(r.stdout, job["expected"]) for job, r in zip(jobs, results)]
-    return float(all(ok)) if mode == "all" else sum(ok) / len(ok)
-
-
-def _harness_line(stdout: str, nonce: str) -> tuple[int, int, bool]:
-    """(passed, total, clean) from the harness's result line; (0, 0, False) when there is none."""
-    for line in reversed(stdout.splitlines()):
-        parts = line.split()
-        if len(parts) == 4 and parts[0] == nonce and all(p.isdigit() for p in parts[1:]):
-            return int(parts[1]), int(parts[2]), parts[3] == "1"
-    return 0, 0, False
-
-
-def _same_output(got: str, expected: str) -> bool:
-    norm = lambda s: "\n".join(line.rstrip() for line in s.rstrip().splitlines())  # noqa: E731
-    return norm(got) == norm(expected)
+    contexts = contexts or [None] * len(completions)
+    programs = []
+    for completion, ctx in zip(completions, contexts):
+        _, final = split_reasoning(completion, bool(getattr(ctx, "think_open", False)))
+        programs.append(extract_code(final, fallback_raw) if final is not None else None)
+    return run_tests(programs, examples, mode=mode, timeout=timeout, memory_mb=memory_mb, unsafe_local=unsafe_local)

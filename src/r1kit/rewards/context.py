@@ -23,10 +23,13 @@ class RewardContext:
     """Per-completion facts from the rollout. Unknown facts are None (a reward may then return None)."""
 
     task: Any = None
-    """The task the example comes from (its `verify` decides correctness), or None."""
+    """The task the example comes from (its `scorer` tells r1kit.verify how to check it), or None."""
     num_tokens: int | None = None
     """Completion length in tokens, the eos / stop token included."""
     max_tokens: int | None = None
     """The generation budget (`max_new_tokens`) the completion was sampled under."""
     truncated: bool = False
     """True when generation stopped at `max_tokens` (finish reason "length")."""
+    think_open: bool = False
+    """True when the prompt ended inside an opened <think> block (the R1 chat form): a completion
+    without </think> then has not finished reasoning and has no final answer."""

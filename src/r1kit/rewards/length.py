@@ -7,7 +7,7 @@ Both read the completion length from `ctx.num_tokens` (tokens, eos included) and
 `ctx.max_tokens` unless the `max_len` option overrides it; an unknown length or budget gives None
 ("does not apply"). The equations live in the pure functions `cosine_scaled` and `overlong_penalty`;
 the reward functions only gather their inputs. Constant time per completion, apart from the
-correctness check `cosine_length_reward` delegates to the task (rewards/accuracy.py).
+correctness check `cosine_length_reward` delegates to r1kit.verify (rewards/accuracy.py).
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ def cosine_length_rewards(
         need = [i for i, tb in enumerate(lengths) if tb is not None and tb[0] <= tb[1] and not truncated[i]]
         accuracy_of = {}
         if need:
-            scores = accuracy.accuracy_rewards([completions[i] for i in need], [examples[i] for i in need], task)
+            think_open = bool(getattr(contexts[0], "think_open", False))
+            scores = accuracy.accuracy_rewards([completions[i] for i in need], [examples[i] for i in need], task,
+                                               think_open)
             accuracy_of = dict(zip(need, scores))
         rewards = []
         for i, tb in enumerate(lengths):

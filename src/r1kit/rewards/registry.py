@@ -47,8 +47,8 @@ class Reward:
 
 
 REWARDS: dict[str, Reward] = {
-    "accuracy": Reward(lambda c, ex, ctx: accuracy_reward(c, ex, ctx.task),
-                       lambda cs, exs, ctxs: accuracy_rewards(cs, exs, ctxs[0].task)),
+    "accuracy": Reward(lambda c, ex, ctx: accuracy_reward(c, ex, ctx.task, ctx.think_open),
+                       lambda cs, exs, ctxs: accuracy_rewards(cs, exs, ctxs[0].task, ctxs[0].think_open)),
     "format": Reward(format_reward),
     "format_lenient": Reward(format_lenient_reward),
     "chat_format": Reward(chat_format_reward),

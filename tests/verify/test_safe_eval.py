@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from r1kit.data.safe_eval import evaluate
+from r1kit.verify.safe_eval import evaluate
 
 
 @pytest.mark.parametrize("text,value,numbers", [
