@@ -8,7 +8,8 @@ across three tokens), then eos -- one token per step of a background thread, `st
 most `max_batch` requests at once. script may also be a function of the decoded prompt. Knobs:
 `paused` (a threading.Event: clear it and no step runs, so requests stay queued), `fail_after`
 (tokens after which every stream fails with finish_reason "error"). `requests` records what was
-submitted and `streams` the streams handed out.
+submitted and `streams` the streams handed out. A request with `logprobs` k gets made-up logprobs
+(`fake_logprobs`): the sampled token first with -0.1 * (its position + 1), then k - 1 neighbours.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import threading
 import time
 
 from r1kit.serve.batcher import QueueFull, Request
+from r1kit.serve.logprobs import TokenLogprobs
 
 DEFAULT_SCRIPT = ["Let me think: 2 + 3 = 5. Héllo 世界 😀.", "\n</", "think", ">\n\n", "The answer is 5."]
 
 
 class FakeStream:
-    def __init__(self, prompt_tokens: int, tokens: list[int], budget: int):
+    def __init__(self, prompt_tokens: int, tokens: list[int], budget: int, logprobs: int | None = None):
         self.prompt_tokens, self.completion_tokens = prompt_tokens, 0
+        self.k, self.logprobs = logprobs, []
         self.finish_reason: str | None = None
         self.error: str | None = None
         self.tokens, self.budget = tokens, budget
@@ -63,6 +66,8 @@ class FakeStream:
         with self._lock:
             if self.finish_reason is None:
                 self._pending.append(token)
+                if self.k is not None:
+                    self.logprobs.append(fake_logprobs(token, self.completion_tokens, self.k))
                 self.completion_tokens += 1
                 self.finish_reason = reason
                 self._wake()
@@ -75,6 +80,12 @@ class FakeStream:
             except RuntimeError:
                 pass
         self._waiters.clear()
+
+
+def fake_logprobs(token: int, position: int, k: int) -> TokenLogprobs:
+    logprob = -0.1 * (position + 1)
+    top = [(token, logprob)] + [(token + j, logprob - j) for j in range(1, k)]
+    return TokenLogprobs(logprob, tuple(top[:k]))
 
 
 class FakeBatcher:
@@ -115,7 +126,8 @@ class FakeBatcher:
             raise ValueError(f"bad request: {n} prompt tokens, max_tokens {request.max_tokens}")
         if max(request.prompt_ids) >= len(self.tokenizer) or min(request.prompt_ids) < 0:
             raise ValueError(f"prompt token ids must be in [0, {len(self.tokenizer)})")
-        stream = FakeStream(n, self.script_ids(request.prompt_ids), min(request.max_tokens, self.context - n))
+        budget = min(request.max_tokens, self.context - n)
+        stream = FakeStream(n, self.script_ids(request.prompt_ids), budget, request.logprobs)
         with self._lock:
             self._waiting = [s for s in self._waiting if s.finish_reason is None]
             if len(self._waiting) >= self.max_queue:

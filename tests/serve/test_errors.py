@@ -41,7 +41,12 @@ def assert_error(resp, status, param="?"):
     ({"stop": 5}, "stop"),
     ({"stream": "yes"}, "stream"),
     ({"user": 5}, "user"),
-    ({"logprobs": True}, "logprobs"),
+    ({"logprobs": 1}, "logprobs"),  # chat's logprobs is a flag; the number is top_logprobs
+    ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+    ({"logprobs": True, "top_logprobs": -1}, "top_logprobs"),
+    ({"logprobs": True, "top_logprobs": 2.0}, "top_logprobs"),
+    ({"top_logprobs": 2}, "top_logprobs"),  # without logprobs: true
+    ({"logprobs": False, "top_logprobs": 0}, "top_logprobs"),
     ({"thinking": {"type": "maybe"}}, "thinking"),
     ({"messages": []}, "messages"),
     ({"messages": "hi"}, "messages"),
@@ -71,6 +76,9 @@ def test_invalid_chat_fields(served, change, param):
     ({"prompt": [10**6]}, None),  # token id outside the vocabulary: the batcher's ValueError
     ({"prompt": "x", "echo": True}, "echo"),
     ({"prompt": ["a"] * 9, "n": 2}, "n"),
+    ({"prompt": "x", "logprobs": 6}, "logprobs"),
+    ({"prompt": "x", "logprobs": -1}, "logprobs"),
+    ({"prompt": "x", "logprobs": True}, "logprobs"),
 ])
 def test_invalid_completion_fields(served, body, param):
     resp = httpx.post(f"{served.url}/v1/completions", json={"model": MODEL, **body})
@@ -85,6 +93,56 @@ def test_bodies_that_are_not_json_objects(served, content):
     error = assert_error(resp, 400)
     if b"\xff" in content or b"\xe9" in content:
         assert "UTF-8" in error["message"]
+
+
+LONE = "\ud800"
+SURROGATES = [  # (endpoint, body fields, param): a lone surrogate in every kind of place
+    ("chat", {"messages": [{"role": "user", "content": f"hi {LONE} there"}]}, "messages[0].content"),
+    ("chat", {"messages": [{"role": "system", "content": "ok"}, {"role": "user", "content": [
+        {"type": "text", "text": "fine"}, {"type": "text", "text": "\udfff"}]}]}, "messages[1].content[1].text"),
+    ("chat", {"messages": CHAT, "stop": LONE}, "stop"),
+    ("chat", {"messages": CHAT, "stop": ["ok", "a\udc00"]}, "stop[1]"),
+    ("chat", {"messages": CHAT, "user": LONE}, "user"),
+    ("chat", {"messages": CHAT, "model": LONE}, "model"),
+    ("chat", {"messages": CHAT, "metadata": {"note": LONE}}, "metadata.note"),  # a field the server ignores
+    ("chat", {"messages": CHAT, LONE: 1}, None),  # a key
+    ("completions", {"prompt": LONE}, "prompt"),
+    ("completions", {"prompt": ["fine", "x" + LONE]}, "prompt[1]"),
+    ("completions", {"prompt": "a", "stop": [LONE]}, "stop[0]"),
+    ("completions", {"prompt": "a", "user": "\udbff\udbff"}, "user"),  # two high halves are not a pair
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("endpoint, fields, param", SURROGATES)
+def test_lone_surrogates_are_400_not_500(served, endpoint, fields, param, stream):
+    """JSON can escape a lone surrogate ("\\ud800"); Python then holds a str UTF-8 cannot encode."""
+    body = json.dumps({"model": MODEL, **fields, "stream": stream})  # ensure_ascii: the surrogate as an escape
+    assert "\\ud" in body.lower()
+    resp = httpx.post(f"{served.url}/v1/{endpoint.replace('chat', 'chat/completions')}", content=body,
+                      headers={"Content-Type": "application/json"})
+    error = assert_error(resp, 400, param)
+    assert "surrogate" in error["message"]
+    assert resp.headers["content-type"].startswith("application/json")
+
+
+def test_paired_surrogates_are_text(served):
+    """"\\ud83d\\ude00" is one character (U+1F600), escaped as JSON allows: accepted."""
+    body = '{"messages": [{"role": "user", "content": "smile \\ud83d\\ude00"}], "stop": "\\ud83d\\ude00"}'
+    resp = httpx.post(f"{served.url}/v1/chat/completions", content=body, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200, resp.text
+    assert "😀" in served.fake.tokenizer.decode(served.fake.requests[-1].prompt_ids)
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_raw_bodies_with_invalid_utf8_or_a_lone_surrogate_escape(served, path):
+    for raw in [b'{"prompt": "\xed\xa0\x80", "messages": [{"role": "user", "content": "\xed\xa0\x80"}]}',
+                b'{"prompt": "a\xc3", "messages": [{"role": "user", "content": "a\xc3"}]}']:
+        error = assert_error(httpx.post(f"{served.url}{path}", content=raw), 400, None)
+        assert "UTF-8" in error["message"]
+    raw = b'{"prompt": "\\ud800", "messages": [{"role": "user", "content": "\\uD800"}]}'
+    error = assert_error(httpx.post(f"{served.url}{path}", content=raw), 400)
+    assert error["param"] in ("prompt", "messages[0].content") and "surrogate" in error["message"]
 
 
 def test_unknown_model_is_404(served):

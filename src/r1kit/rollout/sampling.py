@@ -45,6 +45,20 @@ def sample_tokens(
     return tokens, logp
 
 
+def top_logprobs(logits: torch.Tensor, temperature: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k most likely next tokens under the distribution `sample_tokens` reports logp from:
+
+        log_softmax(logits / T)    T > 0;    log_softmax(logits)    T = 0
+
+    (before top-p truncation, so the values are comparable with the sampled token's logp, which is
+    the same expression at that token).  logits: (A, V).  Returns logp (A, k) fp32, descending, and
+    token ids (A, k) long.
+    """
+    logits = logits.float()
+    logp_all = torch.log_softmax(logits / temperature if temperature else logits, dim=-1)  # (A, V)
+    return logp_all.topk(k, dim=-1)
+
+
 def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Tokens (A, D) with cdf[i-1] <= u * Z < cdf[i] for u (A, D); right=True: zero-probability tokens never."""
     cdf = probs.cumsum(dim=-1)  # (A, V)

@@ -8,7 +8,8 @@ template, no forced think block), GET /health (status and batcher stats), GET / 
 With an api key, every /v1 route needs `Authorization: Bearer <key>` (401 otherwise); / and /health
 stay open. Every error is OpenAI's error object. Bodies over 10 MiB get 413: a declared
 Content-Length is checked first, then the bytes actually read (a body without a length is counted
-as it streams in, never buffered past the limit). A client that disconnects gets its streams
+as it streams in, never buffered past the limit). A body that is not UTF-8, or holds a string that
+is not (a lone surrogate escaped as "\\ud800", in any field), gets 400. A client that disconnects gets its streams
 cancelled, streaming or not, so no batcher slot outlives its request.
 
 The app does not own the batcher: whoever created it starts and closes it.
@@ -29,8 +30,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from r1kit.serve.generate import Run, check_room, submit
+from r1kit.serve.logprobs import TokenTexts
 from r1kit.serve.prompt import encode_chat
-from r1kit.serve.protocol import APIError, parse_chat, parse_completion
+from r1kit.serve.protocol import APIError, check_text, parse_chat, parse_completion
 from r1kit.serve.responses import chat_response, completion_response, stream_chat, stream_completion
 from r1kit.serve.textstream import ChoiceText, hidden_token_ids
 
@@ -68,6 +70,7 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict:
         raise APIError(400, f"request body is not valid JSON: {e}"[:300]) from None
     if not isinstance(body, dict):
         raise APIError(400, "request body must be a JSON object")
+    check_text(body, text)
     return body
 
 
@@ -149,6 +152,7 @@ def create_app(batcher, tokenizer, *, model_name: str, api_key: str | None = Non
     """
     context = int(context or batcher.context)
     hidden = hidden_token_ids(tokenizer)
+    token_texts = TokenTexts(tokenizer)
     created = int(time.time())
     app = FastAPI(title="r1kit serve", docs_url=None, redoc_url=None, openapi_url=None)
     _error_handlers(app)
@@ -158,6 +162,10 @@ def create_app(batcher, tokenizer, *, model_name: str, api_key: str | None = Non
 
     def outputs(count: int, thinking: bool | None, stop: tuple[str, ...]) -> list[ChoiceText]:
         return [ChoiceText(tokenizer, thinking, list(stop), hidden) for _ in range(count)]
+
+    def start(prompts: list[list[int]], sampling, outs: list[ChoiceText]) -> Run:
+        texts = None if sampling.logprobs is None else token_texts
+        return Run(submit(batcher, prompts, sampling, context), outs, texts)
 
     @v1.get("/models")
     async def models():
@@ -175,7 +183,7 @@ def create_app(batcher, tokenizer, *, model_name: str, api_key: str | None = Non
         ids = await run_in_threadpool(encode_chat, params.messages, tokenizer, params.thinking)
         check_room([ids], params.sampling.max_tokens, context, "messages")
         outs = outputs(params.sampling.n, params.thinking, params.sampling.stop)
-        run = Run(submit(batcher, [ids], params.sampling, context), outs)
+        run = start([ids], params.sampling, outs)
         if params.stream:
             return RunResponse(stream_chat(run, model_name, len(ids), params.include_usage), run)
         results = await collect_unless_gone(request, run)
@@ -191,7 +199,7 @@ def create_app(batcher, tokenizer, *, model_name: str, api_key: str | None = Non
         prompts = await run_in_threadpool(lambda: [encode(p) for p in params.prompts])
         check_room(prompts, params.sampling.max_tokens, context, "prompt")
         outs = outputs(len(prompts) * params.sampling.n, None, params.sampling.stop)
-        run = Run(submit(batcher, prompts, params.sampling, context), outs)
+        run = start(prompts, params.sampling, outs)
         prompt_tokens = sum(len(p) for p in prompts)
         if params.stream:
             return RunResponse(stream_completion(run, model_name, prompt_tokens, params.include_usage), run)

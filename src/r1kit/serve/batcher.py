@@ -35,6 +35,7 @@ from r1kit.rollout.batch import left_pad
 from r1kit.rollout.engine import DecodeState, RolloutEngine
 from r1kit.rollout.sampling import DRAWS, sample_tokens
 from r1kit.serve.kv_merge import merge_states, trim_padding
+from r1kit.serve.logprobs import TokenLogprobs, row_logprobs
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class Request:
     """Nucleus sampling mass, in (0, 1]."""
     seed: int | None = None
     """Seed of the request's own torch.Generator: the same seed gives the same tokens."""
+    logprobs: int | None = None
+    """None: no logprobs (nothing is computed). k >= 0: each token's logprob and the k most likely
+    alternatives (serve/logprobs.py), in `Stream.logprobs`."""
 
 
 class Stream:
@@ -65,6 +69,8 @@ class Stream:
     Tokens arrive in chunks: `get` / `aget` return every token generated since the last call (>= 1),
     then None once the request has finished and everything was read. The eos token, when generated,
     is delivered as the last token (as in a rollout); decode with skip_special_tokens to hide it.
+    When the request asked for logprobs, `logprobs[i]` belongs to the i-th token delivered: it is
+    appended under the same lock as its token, so it is there by the time the token is read.
     """
 
     def __init__(self, prompt_tokens: int) -> None:
@@ -74,6 +80,7 @@ class Stream:
         self.error: str | None = None
         self._cond = threading.Condition()
         self._pending: list[int] = []
+        self.logprobs: list[TokenLogprobs] = []
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     @property
@@ -112,13 +119,16 @@ class Stream:
         out, self._pending = self._pending, []
         return out or None
 
-    def _push(self, token: int, finish_reason: str | None, wake: dict | None = None) -> None:
-        """Deliver `token`; with `wake` (a dict), asyncio waiters are collected there per event loop
-        instead of woken one by one (`wake_all`: one cross-thread call per loop per step)."""
+    def _push(self, token: int, finish_reason: str | None, wake: dict | None = None,
+              logprobs: TokenLogprobs | None = None) -> None:
+        """Deliver `token` (and its logprobs); with `wake` (a dict), asyncio waiters are collected there per
+        event loop instead of woken one by one (`wake_all`: one cross-thread call per loop per step)."""
         with self._cond:
             if self.finished:  # cancelled meanwhile: the token is dropped
                 return
             self._pending.append(token)
+            if logprobs is not None:
+                self.logprobs.append(logprobs)
             self.completion_tokens += 1
             self.finish_reason = finish_reason
             self._wake(wake)
@@ -251,6 +261,8 @@ class Batcher:
             raise ValueError(f"prompt of {n} tokens leaves no room in a context of {self.context}")
         if request.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {request.max_tokens}")
+        if request.logprobs is not None and request.logprobs < 0:
+            raise ValueError(f"logprobs must be >= 0, got {request.logprobs}")
         if request.temperature < 0 or not 0.0 < request.top_p <= 1.0:
             raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {request.temperature}, {request.top_p}")
         if min(request.prompt_ids) < 0 or max(request.prompt_ids) >= self.vocab_size:
@@ -327,9 +339,11 @@ class Batcher:
             self._counts["prefills"] += 1
 
     def _sample_and_push(self) -> None:
-        """Sample a token per row (rows with equal settings together), push it, mark ends."""
+        """Sample a token per row (rows with equal settings together), push it (with its logprobs, for
+        the rows that asked), mark ends."""
         state = self._state
         tokens = torch.empty(len(self._rows), dtype=torch.long, device=state.logits.device)  # (A,)
+        logprobs: list[TokenLogprobs | None] = [None] * len(self._rows)
         for (temperature, top_p, seeded), idx in self._sampling_groups().items():
             index = torch.tensor(idx, device=tokens.device)  # (G,)
             logits = state.logits if len(idx) == len(self._rows) else state.logits[index]  # (G, V)
@@ -337,15 +351,18 @@ class Batcher:
             if seeded:  # each row's uniforms from its own generator: exactly what it would draw alone
                 u = torch.cat([torch.rand(1, DRAWS + 1, generator=self._rows[i].generator, device=tokens.device)
                                for i in idx])  # (G, DRAWS + 1)
-            tokens[index] = sample_tokens(logits, temperature, top_p, None, u)[0]
+            tokens[index], logp = sample_tokens(logits, temperature, top_p, None, u)  # (G,), (G,)
+            ks = [self._rows[i].request.logprobs for i in idx]
+            for i, entry in zip(idx, row_logprobs(logits, temperature, logp, ks)):
+                logprobs[i] = entry
         state.next_tokens = tokens
         with self._cond:  # counted before any client can see the tokens
             self._counts["steps"] += 1
             self._counts["tokens"] += len(self._rows)
         wake: dict = {}
-        for row, token in zip(self._rows, tokens.tolist()):
+        for row, token, entry in zip(self._rows, tokens.tolist(), logprobs):
             reason = "stop" if token in self.eos else "length" if row.left <= 1 else None
-            row.stream._push(token, reason, wake)
+            row.stream._push(token, reason, wake, entry)
         wake_all(wake)
 
     def _sampling_groups(self) -> dict[tuple, list[int]]:

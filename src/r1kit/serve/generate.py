@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from r1kit.serve.batcher import QueueFull, Request
+from r1kit.serve.logprobs import PendingLogprobs, Token, TokenTexts
 from r1kit.serve.protocol import APIError, Sampling
 from r1kit.serve.textstream import ChoiceText
 
@@ -30,6 +31,7 @@ class Event:
     content: str = ""  # the answer (chat) or the text (completions)
     finish: str | None = None  # "stop" | "length" on a choice's last event
     error: str | None = None  # the generation failed; the response becomes an error
+    logprobs: tuple[Token, ...] = ()  # tokens whose logprobs go out with this event (requests that asked)
 
 
 def check_room(prompts: list[list[int]], max_tokens: int | None, context: int, param: str) -> None:
@@ -51,7 +53,7 @@ def submit(batcher, prompts: list[list[int]], sampling: Sampling, context: int) 
             for _ in range(sampling.n):
                 seed = None if sampling.seed is None else sampling.seed + len(streams)
                 max_tokens = sampling.max_tokens or context - len(ids)
-                request = Request(ids, max_tokens, sampling.temperature, sampling.top_p, seed)
+                request = Request(ids, max_tokens, sampling.temperature, sampling.top_p, seed, sampling.logprobs)
                 streams.append(batcher.submit(request))
     except QueueFull:
         _cancel(streams)
@@ -66,12 +68,17 @@ def submit(batcher, prompts: list[list[int]], sampling: Sampling, context: int) 
     return streams
 
 
-def _put(queue: asyncio.Queue, i: int, reasoning: str, content: str) -> None:
-    """Reasoning and answer text as events, the reasoning first (a batch of tokens may hold both)."""
+def _put(queue: asyncio.Queue, i: int, reasoning: str, content: str, pending: PendingLogprobs | None) -> None:
+    """Reasoning and answer text as events, the reasoning first (a batch of tokens may hold both); the
+    logprobs released with this text ride on the first of them."""
+    if not (reasoning or content):
+        return
+    logprobs = pending.release(reasoning + content) if pending is not None else ()
     if reasoning:
-        queue.put_nowait(Event(i, reasoning=reasoning))
+        queue.put_nowait(Event(i, reasoning=reasoning, logprobs=logprobs))
+        logprobs = ()
     if content:
-        queue.put_nowait(Event(i, content=content))
+        queue.put_nowait(Event(i, content=content, logprobs=logprobs))
 
 
 def _cancel(streams: list) -> None:
@@ -89,10 +96,13 @@ def finish_reason(stream, out: ChoiceText) -> str:
 
 
 class Run:
-    """The choices of one request, consumed once through `events` (or `collect`)."""
+    """The choices of one request, consumed once through `events` (or `collect`).
 
-    def __init__(self, streams: list, outs: list[ChoiceText]):
-        self.streams, self.outs = streams, outs
+    texts: set when the request asked for logprobs (events then carry them; responses format them).
+    """
+
+    def __init__(self, streams: list, outs: list[ChoiceText], texts: TokenTexts | None = None):
+        self.streams, self.outs, self.texts = streams, outs, texts
         self.tasks: list[asyncio.Task] = []
 
     def cancel(self) -> None:
@@ -106,21 +116,25 @@ class Run:
         socket writes were 40% of the event loop's time at 16 streams, and the event loop shares the
         GIL with the decode loop. The first token is never delayed."""
         stream, out = self.streams[i], self.outs[i]
+        pending = None if self.texts is None else PendingLogprobs(by_offset=out.splitter is None)
         try:
             while not out.stopped and (ids := await stream.aget()) is not None:
                 reasoning, content = [], []
                 for token_id in ids:
+                    if pending is not None:  # its offset: the text decoded before it
+                        pending.add(token_id, stream.logprobs[pending.count], out.text_chars)
                     r, c = out.feed(token_id)
                     reasoning.append(r)
                     content.append(c)
                     if out.stopped:  # a stop string: the batcher row can go now
                         stream.cancel()
                         break
-                _put(queue, i, "".join(reasoning), "".join(content))
+                _put(queue, i, "".join(reasoning), "".join(content), pending)
                 if not out.stopped and COALESCE_S:
                     await asyncio.sleep(COALESCE_S)
-            _put(queue, i, *out.finish())
-            queue.put_nowait(Event(i, finish=finish_reason(stream, out)))
+            _put(queue, i, *out.finish(), pending)
+            rest = () if pending is None else pending.rest()
+            queue.put_nowait(Event(i, finish=finish_reason(stream, out), logprobs=rest))
         except Exception as e:  # e.g. a failed stream or a tokenizer error; never leave `events` waiting
             queue.put_nowait(Event(i, error=f"generation failed: {e}"))
 
@@ -137,10 +151,11 @@ class Run:
         finally:
             self.cancel()
 
-    async def collect(self) -> tuple[list[str], list[str], list[str]]:
-        """(reasoning, content, finish_reason) per choice; APIError 500 if a generation failed."""
+    async def collect(self) -> tuple[list[str], list[str], list[str], list[list[Token]]]:
+        """(reasoning, content, finish_reason, logprobs) per choice; APIError 500 if a generation failed."""
         n = len(self.streams)
         reasoning, content, finish = [""] * n, [""] * n, [""] * n
+        logprobs: list[list[Token]] = [[] for _ in range(n)]
         try:
             async for e in self.events():
                 if e.error is not None:
@@ -148,9 +163,10 @@ class Run:
                 reasoning[e.index] += e.reasoning
                 content[e.index] += e.content
                 finish[e.index] = e.finish or finish[e.index]
+                logprobs[e.index].extend(e.logprobs)
         finally:  # leaving an `async for` early does not close the generator
             self.cancel()
-        return reasoning, content, finish
+        return reasoning, content, finish, logprobs
 
     def usage(self, prompt_tokens: int) -> dict:
         completion = sum(out.completion_tokens for out in self.outs)

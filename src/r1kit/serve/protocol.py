@@ -12,14 +12,19 @@ Choices made here (documented in the serve docs):
 - Defaults follow the R1 usage recommendations: temperature 0.6, top_p 0.95. max_tokens (or its newer
   name max_completion_tokens, which wins) defaults to the room left in the context.
 - `thinking: {"type": "disabled"}` (DeepSeek) or `chat_template_kwargs: {"enable_thinking": false}`
-  (vLLM/Qwen) switches thinking off. logprobs and echo are refused (not produced); other unknown
-  fields are ignored.
+  (vLLM/Qwen) switches thinking off. `echo` is refused (not produced); other unknown fields are ignored.
+- logprobs: chat takes `logprobs: true` and `top_logprobs` 0..20 (only with logprobs true), completions
+  `logprobs` 0..5 (the number of alternatives); what they hold: serve/logprobs.py.
+- Every string of the body must be Unicode text: a lone surrogate ("\\ud800" in JSON) anywhere is a 400.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+
+from r1kit.serve.logprobs import MAX_COMPLETION_LOGPROBS, MAX_TOP_LOGPROBS
 
 DEFAULT_TEMPERATURE, DEFAULT_TOP_P = 0.6, 0.95  # DeepSeek-R1 model card, usage recommendations
 MAX_CHOICES = 16  # n (times the number of prompts, for /v1/completions)
@@ -48,6 +53,7 @@ class Sampling:
     seed: int | None  # choice i samples with seed + i
     n: int
     stop: tuple[str, ...]
+    logprobs: int | None = None  # None: not asked; k: each token's logprob and its k most likely alternatives
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,44 @@ def _object(body: dict, name: str) -> dict:
     return value
 
 
+# A JSON escape of a UTF-16 surrogate, paired or not: the only way a body that decoded as UTF-8 can hold one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def check_text(body: dict, raw: str) -> None:
+    """400 for any string of the body (a key or a value, at any depth, known field or not) that is not
+    Unicode text: JSON lets "\\ud800" escape a lone surrogate, which the tokenizer and the response writer
+    cannot encode as UTF-8 (a 500 otherwise). param: the first such string's path, e.g. messages[0].content.
+
+    raw: the body's text. Without a surrogate escape in it no string can hold one (the bytes were valid
+    UTF-8), so ordinary requests are never walked.
+    """
+    if not _SURROGATE_ESCAPE.search(raw):
+        return
+    stack: list[tuple[str, object]] = [("", body)]
+    while stack:  # depth-first, in document order; no recursion (JSON may nest deeply)
+        path, value = stack.pop()
+        if isinstance(value, str) and not _is_utf8(value):
+            at = next(i for i, c in enumerate(value) if "\ud800" <= c <= "\udfff")
+            raise _bad(f"`{path or 'body'}` is not valid Unicode: a lone surrogate "
+                       f"({ascii(value[at])}) at character {at} cannot be encoded as UTF-8", path or None)
+        if isinstance(value, dict):
+            for key in value:
+                if not _is_utf8(key):
+                    raise _bad(f"a key of `{path or 'body'}` is not valid Unicode (a lone surrogate)", path or None)
+            stack.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(value))))
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_model(body: dict, served_name: str) -> None:
     model = body.get("model")
     if model is None:
@@ -133,8 +177,9 @@ def _stop(body: dict) -> tuple[str, ...]:
     return tuple(s for s in stops if s)
 
 
-def parse_sampling(body: dict, choices_per_n: int = 1) -> Sampling:
-    """The sampling fields shared by both endpoints; choices_per_n: prompts in the request."""
+def parse_sampling(body: dict, choices_per_n: int = 1, logprobs: int | None = None) -> Sampling:
+    """The sampling fields shared by both endpoints; choices_per_n: prompts in the request; logprobs:
+    the endpoint's own logprobs fields, parsed (`chat_logprobs`, `completion_logprobs`)."""
     max_tokens = _int(body, "max_tokens", 1)
     if body.get("max_completion_tokens") is not None:
         max_tokens = _int(body, "max_completion_tokens", 1)
@@ -151,9 +196,22 @@ def parse_sampling(body: dict, choices_per_n: int = 1) -> Sampling:
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise _bad("`user` must be a string", "user")
-    if body.get("logprobs") not in (None, False, 0) or body.get("top_logprobs") not in (None, 0):
-        raise _bad("logprobs are not supported by this server", "logprobs")
-    return Sampling(max_tokens, temperature, top_p, seed, n, _stop(body))
+    return Sampling(max_tokens, temperature, top_p, seed, n, _stop(body), logprobs)
+
+
+def chat_logprobs(body: dict) -> int | None:
+    """Chat's `logprobs` (bool) and `top_logprobs` (0..20, needs logprobs true) -> k, or None: not asked."""
+    top = _int(body, "top_logprobs", 0, MAX_TOP_LOGPROBS)
+    if not _flag(body, "logprobs"):
+        if top is not None:
+            raise _bad("`top_logprobs` needs `logprobs` set to true", "top_logprobs")
+        return None
+    return top or 0
+
+
+def completion_logprobs(body: dict) -> int | None:
+    """Completions' `logprobs`: the number of alternatives, 0..5 (OpenAI's limit), or None: not asked."""
+    return _int(body, "logprobs", 0, MAX_COMPLETION_LOGPROBS)
 
 
 def _stream(body: dict) -> tuple[bool, bool]:
@@ -210,7 +268,7 @@ def parse_chat(body: dict, served_name: str) -> ChatParams:
     check_model(body, served_name)
     messages = _messages(body)
     stream, include_usage = _stream(body)
-    return ChatParams(messages, _thinking(body), parse_sampling(body), stream, include_usage)
+    return ChatParams(messages, _thinking(body), parse_sampling(body, 1, chat_logprobs(body)), stream, include_usage)
 
 
 def _prompts(body: dict) -> list[str | list[int]]:
@@ -232,4 +290,5 @@ def parse_completion(body: dict, served_name: str) -> CompletionParams:
     if body.get("echo"):
         raise _bad("`echo` is not supported by this server", "echo")
     stream, include_usage = _stream(body)
-    return CompletionParams(prompts, parse_sampling(body, len(prompts)), stream, include_usage)
+    sampling = parse_sampling(body, len(prompts), completion_logprobs(body))
+    return CompletionParams(prompts, sampling, stream, include_usage)

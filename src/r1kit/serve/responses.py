@@ -13,6 +13,10 @@ after "</think>"), plus `message.reasoning`, the same text under recent vLLM's n
     data: [DONE]
 
 A generation that fails mid-stream sends `data: {"error": {...}}` and then `data: [DONE]`.
+
+With logprobs asked for, each choice's `logprobs` is OpenAI's object (serve/logprobs.py: which tokens,
+which distribution); streamed, a chunk carries the logprobs of the tokens released with its text (the
+finish chunk those still held), `null` otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from r1kit.serve.generate import Event, Run
+from r1kit.serve.logprobs import Token, TokenTexts, chat_logprobs, completion_logprobs
 from r1kit.serve.protocol import APIError
 
 DONE = "data: [DONE]\n\n"
@@ -37,41 +42,53 @@ def _header(kind: str, model: str) -> dict:
     return {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": model}
 
 
+def _logprobs(texts: TokenTexts | None, tokens, shape) -> dict | None:
+    return None if texts is None else shape(texts, list(tokens))
+
+
 def chat_response(run: Run, model: str, thinking: bool, prompt_tokens: int,
-                  results: tuple[list[str], list[str], list[str]]) -> dict:
-    reasoning, content, finish = results
+                  results: tuple[list[str], list[str], list[str], list[list[Token]]]) -> dict:
+    reasoning, content, finish, logprobs = results
     choices = []
     for i in range(len(content)):
         thought = reasoning[i] if thinking else None
         message = {"role": "assistant", "content": content[i], "reasoning_content": thought, "reasoning": thought}
-        choices.append({"index": i, "message": message, "logprobs": None, "finish_reason": finish[i]})
+        choices.append({"index": i, "message": message, "logprobs": _logprobs(run.texts, logprobs[i], chat_logprobs),
+                        "finish_reason": finish[i]})
     return {**_header("chat.completion", model), "choices": choices, "usage": run.usage(prompt_tokens)}
 
 
 def completion_response(run: Run, model: str, prompt_tokens: int,
-                        results: tuple[list[str], list[str], list[str]]) -> dict:
-    _, text, finish = results
-    choices = [{"index": i, "text": text[i], "logprobs": None, "finish_reason": finish[i]} for i in range(len(text))]
+                        results: tuple[list[str], list[str], list[str], list[list[Token]]]) -> dict:
+    _, text, finish, logprobs = results
+    choices = [{"index": i, "text": text[i], "logprobs": _logprobs(run.texts, logprobs[i], completion_logprobs),
+                "finish_reason": finish[i]} for i in range(len(text))]
     return {**_header("text_completion", model), "choices": choices, "usage": run.usage(prompt_tokens)}
 
 
-def _chat_deltas(e: Event) -> list[dict]:
-    """A choice's chunk bodies for one event: reasoning before content, even within one event."""
-    out = []
+def _chat_deltas(e: Event, texts: TokenTexts | None) -> list[dict]:
+    """A choice's chunk bodies for one event: reasoning before content, even within one event; the
+    event's logprobs on its first chunk."""
+    deltas = []
     if e.reasoning:
-        out.append({"index": e.index, "delta": {"reasoning_content": e.reasoning, "reasoning": e.reasoning},
-                    "logprobs": None, "finish_reason": None})
+        deltas.append({"reasoning_content": e.reasoning, "reasoning": e.reasoning})
     if e.content:
-        out.append({"index": e.index, "delta": {"content": e.content}, "logprobs": None, "finish_reason": None})
+        deltas.append({"content": e.content})
     if e.finish:
-        out.append({"index": e.index, "delta": {}, "logprobs": None, "finish_reason": e.finish})
+        deltas.append({})
+    out = [{"index": e.index, "delta": d, "logprobs": None, "finish_reason": None} for d in deltas]
+    if out and e.finish:
+        out[-1]["finish_reason"] = e.finish
+    if out and e.logprobs:
+        out[0]["logprobs"] = _logprobs(texts, e.logprobs, chat_logprobs)
     return out
 
 
-def _text_deltas(e: Event) -> list[dict]:
+def _text_deltas(e: Event, texts: TokenTexts | None) -> list[dict]:
     if not (e.content or e.finish):
         return []
-    return [{"index": e.index, "text": e.content, "logprobs": None, "finish_reason": e.finish}]
+    logprobs = _logprobs(texts, e.logprobs, completion_logprobs)
+    return [{"index": e.index, "text": e.content, "logprobs": logprobs, "finish_reason": e.finish}]
 
 
 async def stream_chat(run: Run, model: str, prompt_tokens: int, include_usage: bool) -> AsyncIterator[str]:
@@ -97,7 +114,7 @@ async def _stream(run: Run, header: dict, prompt_tokens: int, include_usage: boo
             if event.error is not None:
                 yield sse(APIError(500, event.error).body())
                 break
-            for choice in deltas(event):
+            for choice in deltas(event, run.texts):
                 yield sse({**header, "choices": [choice], **usage_field})
         else:
             if include_usage:

@@ -16,7 +16,7 @@ Three stages, each holding back only what it must:
 - `StopStringCutter`: OpenAI stop strings on the content (never the reasoning); the stop string itself
   is not returned, and a possible prefix of one is held back.
 
-Not here: logprobs, stop token ids, tool-call parsing.
+Not here: stop token ids, tool-call parsing; logprobs ride alongside (serve/logprobs.py, serve/generate.py).
 """
 
 from __future__ import annotations
@@ -163,6 +163,8 @@ class ChoiceText:
 
     thinking=None: a plain completion (no split, no whitespace rules: the text as generated).
     reasoning_tokens counts generated ids up to and including the one that completed "</think>".
+    text_chars counts the characters decoded so far, before the split and the stop strings: in a plain
+    completion, where the next token's text will start (its OpenAI `text_offset`).
     """
 
     def __init__(self, tokenizer, thinking: bool | None, stop: list[str], hidden: set[int] | None = None):
@@ -171,6 +173,7 @@ class ChoiceText:
         self.stop = StopStringCutter(stop)
         self.completion_tokens = 0
         self.reasoning_tokens = 0
+        self.text_chars = 0
 
     @property
     def stopped(self) -> bool:
@@ -189,7 +192,9 @@ class ChoiceText:
         self.completion_tokens += 1
         if self.splitter is not None and self.splitter.in_reasoning:
             self.reasoning_tokens += 1
-        return self._route(self.detok.add(token_id))
+        text = self.detok.add(token_id)
+        self.text_chars += len(text)
+        return self._route(text)
 
     def finish(self) -> tuple[str, str]:
         """Everything still held back, once the stream has ended."""
