@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "rewards"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "verify"))
 from test_math_golds import FILES, restate  # noqa: E402  (the same restatement the tests check)
 
 from r1kit.verify import math as rmath  # noqa: E402

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from r1kit.verify.math import (
-    MAX_PRED_CHARS, extract_math_answer, normalize_answer, verifier_stats, verify_math, verify_math_batch,
+    FREE_TEXT, MAX_PRED_CHARS, extract_math_answer, normalize_answer, verifier_stats, verify_math, verify_math_batch,
 )
 
 
@@ -13,17 +13,19 @@ from r1kit.verify.math import (
     ("so \\boxed{5}", "5"),
     ("\\boxed{1} then \\boxed{\\frac{1}{2}}.", "\\frac{1}{2}"),  # the last box
     ("\\fbox{7}", "7"),
-    ("\\boxed{a} and \\fbox{b}", "b"),
+    ("\\boxed{a} and \\fbox{b}", "a, b"),  # boxes divided only by "and" form one answer
     ("\\boxed {x^{2}}", "x^{2}"),
     ("$\\boxed 5$", "5"),
     ("<think>\\boxed{3}</think> \\boxed{4}", "4"),  # the box inside reasoning is ignored
-    ("<think>\\boxed{3}</think> no box here", None),
+    ("<think>\\boxed{3}</think> no box here", None),  # no digit, no math: nothing to extract
     ("<think>x</think> <answer>12</answer>", "12"),
     ("The final answer is $42$.", "42"),
-    ("Final Answer: The final answer is: 3.5. I hope", "3.5. I hope"),
-    ("\\boxed{5", None),  # never closed
+    ("Final Answer: The final answer is: 3.5. I hope", "3.5"),
+    ("\\boxed{3} so far; The final answer is $4$.", "4"),  # restated after the box: the restatement
+    ("\\boxed{5", None),  # never closed: truncated, no final answer (not free text either)
     ("\\boxed{2} \\boxed{", "2"),  # an unclosed later box falls back to the earlier one
     ("no answer", None),
+    ("so it is $7$.", FREE_TEXT + "so it is $7$."),  # no box: the final text, for Math-Verify to read
     ("", None),
     (None, None),
 ])
@@ -35,6 +37,8 @@ def test_extract_table(text, expected):
     ("**1/3**", "1/3"), ("1,234", "1234"), ("-12,345.5", "-12345.5"), ("1,2", "1,2"), ("(1,234)", "(1,234)"),
     ("\\dfrac{1}{2}", "\\frac{1}{2}"), ("\\tfrac12", "\\frac12"), ("5.", "5"), ("$7$", "7"),
     ("\\text{(C)}", "(C)"), ("\\text{a} + \\text{b}", "\\text{a} + \\text{b}"), ("a\x00b", "ab"), (" 3 ", "3"),
+    ("1\\,000", "1000"), ("1 000 000", "1000000"), ("11,\\! 111", "11111"), ("1{,}000", "1000"), ("0,111", "0,111"),
+    ("32, 349", "32, 349"), ("1 23", "1 23"), ("$1$ and $2$", "$1$ and $2$"),
 ])
 def test_normalize_table(text, expected):
     assert normalize_answer(text) == expected

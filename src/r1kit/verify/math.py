@@ -21,13 +21,13 @@ import threading
 from fractions import Fraction
 
 from r1kit.data.templates import THINK_CLOSE, last_answer_block
-from r1kit.verify.math_pool import VerifierPool
+from r1kit.verify.math_pool import FREE_TEXT, VerifierPool
 
 MAX_ANSWER_CHARS = 10_000  # extraction scans no further than this for a closing brace
 MAX_PRED_CHARS = 1_000  # longer answers score 0.0 unchecked (benchmark golds: <= 53 chars; Math-Verify
 #                         takes ~0.5 s on 2000 letters, and its time grows faster than the length)
 _MAX_BOX_TRIES = 20  # \boxed occurrences tried from the end; bounds the work on hostile text
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")  # comma-separated digit groups: linear
+_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")  # comma-separated digit groups: linear
 _INTEGER = re.compile(r"[-+]?\d+")
 # A number in an exponent raised to a power again: 10^10^10, 2^{2^{2}}. sympy evaluates such towers
 # exactly and never returns (measured: 10^{10^{10}} and 9^{9^{9^{9}}} hang past any deadline).
@@ -36,6 +36,19 @@ _NESTED_POWER = re.compile(r"\^\s*\{?\s*\d[\d.]*\s*\^")
 MAX_NESTING = 10  # bracket depth; Math-Verify's parser is exponential in it (depth 20: > 5 s). Golds: <= 2
 _DECIMAL = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _WRAPPERS = ("\\text", "\\textbf", "\\mathrm", "\\mathbf", "\\mbox")
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+MAX_FREE_TEXT_CHARS = 4000  # the tail of an answer-less final text handed to Math-Verify (its regexes
+#                             take ~10 ms on 8,000 characters of prose; the final answer sits at the end)
+_MAX_BETWEEN_BOXES = 60  # characters between two boxes that still form one answer ("\\boxed{1}, \\boxed{2}")
+# What may stand between boxes of one answer: separators, spacing, math delimiters, "y =".
+_BETWEEN_BOXES = re.compile(
+    r"(?:\s|[,;$]|\\[()\[\]]|\\q?quad\b|\\[,;: !]|~|\\(?:text|mathrm|textrm)\{(?:[\s,]*|[^{}$]{0,40}\b(?:and|or)\b[^{}$]{0,40})\}"
+    r"|\b(?:and|or)\b|[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=)*")
+_HOPE = re.compile(r"\.?\s*I hope\b.*$", re.IGNORECASE)  # "The final answer is 5. I hope it is correct."
+_ANY_MATH = re.compile(r"\d|\$|\\\(|\\\[")
+# A digit-group separator of a number written with groups of three: "1\,000", "1{,}000", "11,\!111",
+# "1~000", "1 000" (a plain space: Math-Verify reads "$1 000$" as 1*0).
+_GROUP_SEPARATOR = re.compile(r"(?<![\d.,])(\d{1,3})(?:\{,\s*\}|,?\\!\s*|\\[,;: ]|~| )(?=\d{3}(?!\d))")
 
 log = logging.getLogger(__name__)
 fast_path = {"equal": 0, "unequal": 0, "rejected": 0}  # checks settled without a worker
@@ -47,49 +60,86 @@ _good_golds: set[str] = set()  # ... and those it could
 
 
 def extract_math_answer(text: str | None) -> str | None:
-    """The final answer in `text`: last \\boxed{}/\\fbox{}, else <answer>…</answer>, else "final answer is X".
+    """The final answer in `text`, from the final part only (after the last </think>, if any):
 
-    Only the text after the last </think> is searched when there is one, so a \\boxed{} inside
-    the reasoning is not mistaken for the final answer.
+    1. the last \\boxed{}/\\fbox{}, joined with the boxes just before it when only separators
+       stand between them ("\\boxed{1}, \\boxed{2}" and "x = \\boxed{1} and y = \\boxed{2}" -> "1, 2");
+       a later "final answer is X" overrides it (the model restated its answer);
+    2. else <answer>…</answer>, else "final answer is X";
+    3. else the free-text fallback: FREE_TEXT + the last MAX_FREE_TEXT_CHARS of the final text, which
+       the worker hands to Math-Verify's own extraction (it takes the last expression: "… is $34$.").
+       None when that text has no digit and no math at all (nothing to extract), or holds a
+       \\boxed{ never closed (a truncated answer is no answer).
+
+    So the answer is either a short string (the explicit answer) or a FREE_TEXT-marked tail; the
+    worker behind verify_math_batch understands the marker (so do answer-vs-answer checks). Never raises; linear time.
     """
     if not isinstance(text, str):
         return None
     cut = text.rfind(THINK_CLOSE)
     if cut != -1:
         text = text[cut + len(THINK_CLOSE) :]
-    for found in (last_boxed(text), last_answer_block(text), _final_answer_phrase(text)):
-        if found:
-            return found
-    return None
+    boxed = boxed_answer(text)
+    phrase = _final_answer_phrase(text)
+    if boxed and phrase and phrase[0] > boxed[0]:
+        return phrase[1]
+    if boxed:
+        return boxed[1]
+    found = last_answer_block(text) or (phrase[1] if phrase else None)
+    if found or any(cmd in text for cmd in _BOX_COMMANDS):  # a box never closed: no final answer
+        return found
+    return _free_text(text)
 
 
 def last_boxed(text: str) -> str | None:
     """Content of the last \\boxed{...} or \\fbox{...} with balanced braces (also "\\boxed 5")."""
-    ends = [len(text), len(text)]
-    for _ in range(_MAX_BOX_TRIES):
-        starts = [text.rfind(cmd, 0, end) for cmd, end in zip(("\\boxed", "\\fbox"), ends)]
-        i = max(starts)
-        if i == -1:
-            return None
-        which = starts.index(i)
-        ends[which] = i
-        content = _braced_argument(text, i + len(("\\boxed", "\\fbox")[which]))
-        if content:
-            return content
+    for _, _, content in _boxes_from_end(text):
+        return content
     return None
 
 
-def _braced_argument(text: str, i: int) -> str | None:
-    """The {...} group starting at text[i] (after spaces); "\\boxed 5" form: the next word."""
+def boxed_answer(text: str) -> tuple[int, str] | None:
+    """(start, answer) of the last box, joined with the boxes before it that only separators
+    (`_BETWEEN_BOXES`: commas, "and", "\\quad", "y =", math delimiters) divide from it."""
+    contents: list[str] = []
+    last = front = -1  # start of the last box; of the earliest box joined so far
+    for start, end, content in _boxes_from_end(text):
+        if front != -1:
+            between = text[end:front]
+            if len(between) > _MAX_BETWEEN_BOXES or not _BETWEEN_BOXES.fullmatch(between):
+                break
+        if not contents or content != contents[-1]:  # "\\boxed{4} \\boxed{4}" is one answer
+            contents.append(content)
+        last, front = (start if last == -1 else last), start
+    return (last, ", ".join(reversed(contents))) if contents else None
+
+
+def _boxes_from_end(text: str):
+    """(start, end, content) of each complete \\boxed/\\fbox, last first; at most _MAX_BOX_TRIES looked at."""
+    ends = [len(text), len(text)]
+    for _ in range(_MAX_BOX_TRIES):
+        starts = [text.rfind(cmd, 0, end) for cmd, end in zip(_BOX_COMMANDS, ends)]
+        i = max(starts)
+        if i == -1:
+            return
+        which = starts.index(i)
+        ends[which] = i
+        got = _braced_argument(text, i + len(_BOX_COMMANDS[which]))
+        if got:
+            yield i, got[1], got[0]
+
+
+def _braced_argument(text: str, i: int) -> tuple[str, int] | None:
+    """(content, end) of the {...} group starting at text[i] (after spaces); "\\boxed 5": the next word."""
     while i < len(text) and text[i] == " ":
         i += 1
     if i >= len(text):
         return None
     if text[i] != "{":
         word = text[i : i + MAX_ANSWER_CHARS].split(None, 1)[0] if text[i - 1] == " " else ""
-        return word.rstrip("$.") or None
+        return (word.rstrip("$."), i + len(word)) if word.rstrip("$.") else None
     j = _group_end(text, i)
-    return text[i + 1 : j].strip() if j != -1 else None
+    return (text[i + 1 : j].strip(), j + 1) if j != -1 and text[i + 1 : j].strip() else None
 
 
 def _group_end(text: str, i: int) -> int:
@@ -105,14 +155,40 @@ def _group_end(text: str, i: int) -> int:
     return -1
 
 
-def _final_answer_phrase(text: str) -> str | None:
-    """X in "... the final answer is X" (to the end of that line), the Minerva-style phrasing."""
+def _final_answer_phrase(text: str) -> tuple[int, str] | None:
+    """(position, X) for "... the final answer is X" (to the end of that line), the Minerva-style phrasing."""
     i = text.lower().rfind("final answer is")
     if i == -1:
         return None
     rest = text[i + len("final answer is") :].lstrip(" :")
-    line = rest[:MAX_ANSWER_CHARS].split("\n", 1)[0].strip().rstrip(".").strip()
-    return line.strip("$").strip() or None
+    line = rest[:MAX_ANSWER_CHARS].split("\n", 1)[0].strip()
+    line = _HOPE.sub("", line).strip().rstrip(".").strip()  # "$28\\%$. I hope it is correct."
+    line = line.strip("$").strip()
+    return (i, line) if line else None
+
+
+def _free_text(text: str) -> str | None:
+    """FREE_TEXT + the tail of `text` for Math-Verify's extraction; None when it holds no math.
+
+    The tail starts after an even number of unescaped "$" of the full text, so inline math keeps its
+    pairing ("… $x$ …" cut inside a pair would pair every later "$" wrongly).
+    """
+    text = text.replace("\x00", "").strip()
+    start = max(0, len(text) - MAX_FREE_TEXT_CHARS)
+    if start:
+        head = text[:start]
+        if (head.count("$") - head.count("\\$")) % 2:  # the cut falls inside $…$: start after its end
+            close = text.find("$", start)
+            start = close + 1 if close != -1 else start
+    tail = text[start:].strip()
+    if not _ANY_MATH.search(tail):
+        return None
+    return FREE_TEXT + _GROUP_SEPARATOR.sub(r"\1", tail)
+
+
+def is_free_text(answer: str | None) -> bool:
+    """True for the free-text fallback of extract_math_answer (a marked tail, not a bare answer)."""
+    return isinstance(answer, str) and answer.startswith(FREE_TEXT)
 
 
 # ---- normalisation and pre-checks -----------------------------------------------------------
@@ -125,16 +201,23 @@ def normalize_answer(text: str) -> str:
         before = s
         if len(s) > 4 and s.startswith("**") and s.endswith("**"):
             s = s[2:-2].strip()  # markdown bold: "**1/3**" parses to 1 otherwise
-        if len(s) > 2 and s.startswith("$") and s.endswith("$"):
+        if len(s) > 2 and s.startswith("$") and s.endswith("$") and _one_math_span(s):
             s = s.strip("$").strip()
         s = _unwrap_command(s)
         s = s.rstrip(".").rstrip() if not s.endswith("..") else s  # a sentence's period, not "\\ldots"
         if s == before:
             break
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = _GROUP_SEPARATOR.sub(r"\1", s)  # "1\\,000" -> "1000"
     if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")  # "1,234" is a number here, not the tuple (1, 234)
     return s
+
+
+def _one_math_span(s: str) -> bool:
+    """"$…$" or "$$…$$" with no other unescaped "$" inside ("$1$ and $2$" is two spans)."""
+    inner = s.strip("$")
+    return "$" not in inner.replace("\\$", "")
 
 
 def _unwrap_command(s: str) -> str:
@@ -182,23 +265,28 @@ def _prepare(pred, gold) -> tuple[float | None, str, str]:
     A missing or empty gold is recorded in `_bad_golds` (the caller then answers None).
     """
     try:
-        gold = normalize_answer(gold) if isinstance(gold, str) else ""
+        gold = (gold if is_free_text(gold) else normalize_answer(gold)) if isinstance(gold, str) else ""
         if not gold:
             _remember_gold(gold, parsable=False)
             return None, "", gold
+        if is_free_text(pred):  # already bounded and cleaned by _free_text: Math-Verify extracts
+            return (None, pred, gold) if not _explosive(pred, gold) else _rejected(gold)
         if not isinstance(pred, str) or len(pred) > MAX_PRED_CHARS:
-            fast_path["rejected"] += 1
-            return 0.0, "", gold
+            return _rejected(gold)
         pred = normalize_answer(pred)
         if _explosive(pred, gold):
-            fast_path["rejected"] += 1
-            return 0.0, "", gold
+            return _rejected(gold)
         score = _precheck(pred, gold)
         if score is not None:
             fast_path["equal" if score else "unequal" if pred else "rejected"] += 1
         return score, pred, gold
     except Exception:  # a bizarre string must cost this pair, not the batch
         return 0.0, "", ""
+
+
+def _rejected(gold: str) -> tuple[float, str, str]:
+    fast_path["rejected"] += 1
+    return 0.0, "", gold
 
 
 # ---- the shared pool and the public checks ---------------------------------------------------

@@ -248,6 +248,10 @@ def _limit_memory(memory_mb: int) -> None:
         pass
 
 
+FREE_TEXT = "[free text] "  # prefix of a completion tail that Math-Verify's own extraction reads (math.py)
+REL_TOL = 1e-5  # two numbers that Math-Verify calls equal must also agree to this relative difference
+
+
 def math_check(pred: str, gold: str) -> float | None:
     """Math-Verify equivalence of two answer strings, gold first (its argument order), timeouts off.
 
@@ -265,14 +269,57 @@ def math_check(pred: str, gold: str) -> float | None:
         pred_parsed = _parse(pred)
         if not pred_parsed:
             return 0.0
-        return 1.0 if verify(list(gold_parsed), pred_parsed, timeout_seconds=None) else 0.0
+        return 1.0 if _equal(list(gold_parsed), pred_parsed) else 0.0
     except Exception:  # MemoryError, RecursionError, sympy internals: a wrong answer
         return 0.0
 
 
+def _equal(gold: list, pred: list) -> bool:
+    """Math-Verify's verdict, narrowed: where it matched two parsed values, their numbers must also
+    agree to REL_TOL relatively (exactly, for two exact rationals). Math-Verify rounds to 6 decimal
+    places, so 10^{-30} and 2*10^{-30}, or 1e-7 and 2e-7, are "equal" to it (measured on 0.9)."""
+    from math_verify import verify
+
+    if not verify(gold, pred, timeout_seconds=None):
+        return False
+    values = [(g, p) for g in gold for p in pred if not isinstance(g, str) and not isinstance(p, str)]
+    for g, p in values:
+        if verify([g], [p], timeout_seconds=None):
+            return _numbers_agree(g, p)
+    return True  # equal by their extracted strings, not as values
+
+
+def _numbers_agree(a, b, depth: int = 0) -> bool:
+    """Every pair of corresponding numbers in two same-shaped sympy values is close:
+        exact rationals:  a == b;   otherwise  |a - b| <= REL_TOL * max(|a|, |b|)   (30-digit evaluation)
+    Only containers are walked (tuples, sets, intervals, matrices: element i matches element i);
+    anything else (equations, which Math-Verify may rescale) is left to its verdict (True)."""
+    try:
+        if getattr(a, "is_number", False) is True and getattr(b, "is_number", False) is True:
+            if a.is_Rational and b.is_Rational:
+                return bool(a == b)
+            x, y = a.evalf(30), b.evalf(30)
+            return bool(abs(x - y) <= REL_TOL * max(abs(x), abs(y)))
+        args_a, args_b = getattr(a, "args", ()), getattr(b, "args", ())
+        if depth < 20 and type(a) is type(b) and _is_container(a) and len(args_a) == len(args_b):
+            return all(_numbers_agree(x, y, depth + 1) for x, y in zip(args_a, args_b))
+    except Exception:  # sympy could not evaluate the difference: keep Math-Verify's verdict
+        pass
+    return True
+
+
+def _is_container(value) -> bool:
+    from sympy import FiniteSet, Interval, MatrixBase, Tuple
+
+    return isinstance(value, (Tuple, FiniteSet, Interval, MatrixBase))
+
+
 def _parse(text: str) -> list:
+    """A bare answer in math mode (else as it is); a FREE_TEXT tail through Math-Verify's extraction."""
     from math_verify import parse
 
+    if text.startswith(FREE_TEXT):
+        return parse(text[len(FREE_TEXT) :], parsing_timeout=None)
     return parse(_as_math(text), parsing_timeout=None) or parse(text, parsing_timeout=None)
 
 
