@@ -8,7 +8,10 @@ from r1kit.data.templates import (
     MATH_DIRECTIVE,
     R1_ZERO_TEMPLATE,
     Parsed,
+    chat_template_for,
     parse_completion,
+    recorded_template,
+    render_chat,
     render_prompt,
     split_reasoning,
 )
@@ -36,8 +39,9 @@ class _Tok:
     def __init__(self, suffix, chat_template="x"):
         self.suffix, self.chat_template = suffix, chat_template
 
-    def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+    def apply_chat_template(self, messages, add_generation_prompt, tokenize, enable_thinking):
         assert messages == [{"role": "user", "content": "hi"}] and add_generation_prompt and not tokenize
+        assert enable_thinking
         return "<|User|>hi<|Assistant|>" + self.suffix
 
 
@@ -53,6 +57,66 @@ def test_render_errors():
         render_prompt("x", "chat")
     with pytest.raises(R1kitError, match="chat template"):
         render_prompt("x", "chat", _Tok("", chat_template=None))
+
+
+# ---- a prompt template recorded as a chat template (what a trained checkpoint carries) ----
+
+@pytest.fixture(scope="module")
+def r1_tok():
+    """r1kit's default tokenizer with the R1-Zero template recorded as its chat template."""
+    from r1kit.models import build_tokenizer
+
+    tok = build_tokenizer()
+    tok.chat_template = chat_template_for("r1_zero")
+    return tok
+
+
+def test_recorded_r1_zero_renders_table_1_and_opens_think(r1_tok):
+    q = "What is {x} + 67890?"
+    trained = render_prompt(q, "r1_zero")  # what the model was trained to continue with " <think>\n"
+    assert render_chat([{"role": "user", "content": q}], r1_tok) == trained + " <think>\n"
+    assert render_prompt(q, "chat", r1_tok) == trained + " <think>\n"
+    # thinking off: the empty block the model writes before a direct answer (arithmetic.solution)
+    assert render_chat([{"role": "user", "content": q}], r1_tok, thinking=False) == trained + " <think>\n</think>"
+    assert recorded_template(r1_tok.chat_template) == "r1_zero"
+
+
+def test_recorded_prompt_tokenizes_as_training_saw_it(r1_tok):
+    """SFT/GRPO tokenize prompt and completion apart; the chat prompt must be the same token ids."""
+    from r1kit.data.tasks import get_task
+
+    task = get_task("arithmetic", digits=5)
+    ex = task.examples("test", 1)[0]
+    prompt = r1_tok(render_prompt(ex.problem, "r1_zero"), add_special_tokens=False)["input_ids"]
+    completion = r1_tok(task.solution(ex, show_steps=True), add_special_tokens=False)["input_ids"]
+    chat = r1_tok(render_chat([{"role": "user", "content": ex.problem}], r1_tok), add_special_tokens=False)["input_ids"]
+    assert chat == (prompt + completion)[: len(chat)] and len(chat) == len(prompt) + 3  # " ", "<think>", "\n"
+
+
+def test_recorded_conversation_and_system(r1_tok):
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1 + 1"},
+                {"role": "assistant", "content": "one and one\n</think> <answer>2</answer>"},
+                {"role": "user", "content": "2 + 2"}]
+    first, second = render_prompt("Be brief.\n\n1 + 1", "r1_zero"), render_prompt("2 + 2", "r1_zero")
+    assert render_chat(messages, r1_tok) == (
+        first + " <think>\n</think> <answer>2</answer><|endoftext|>" + second + " <think>\n")
+
+
+@pytest.mark.parametrize("template", ['Q "{prompt}" \\ %} {{ x }} {% if %} 😀 TEMPLATE THINK\nA:', "{prompt}"])
+def test_recorded_custom_template_round_trips(r1_tok, template):
+    import copy
+
+    tok = copy.copy(r1_tok)
+    tok.chat_template = chat_template_for(template)
+    q = "Is {y} 3?"
+    assert render_chat([{"role": "user", "content": q}], tok) == render_prompt(q, template) + " <think>\n"
+    assert recorded_template(tok.chat_template) == "custom"
+
+
+def test_chat_template_for_chat_and_unknown():
+    assert chat_template_for("chat") is None and recorded_template(None) is None
+    with pytest.raises(R1kitError, match="unknown template"):
+        chat_template_for("r1")
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -50,3 +50,17 @@ def test_no_template_or_a_template_error_is_a_400(tokenizer):
     tok.chat_template = "{{ raise_exception('roles must alternate') }}"
     with pytest.raises(APIError, match="roles must alternate"):
         render_chat([{"role": "user", "content": "x"}], tok, True)
+
+
+def test_a_recorded_prompt_template_is_served_as_trained(tokenizer):
+    """A checkpoint trained on the R1-Zero prompt records it as its chat template; the server renders it
+    with the one renderer the evaluator uses, so the think opening matches what the model learned."""
+    from r1kit.data.templates import chat_template_for, render_prompt
+
+    tok = copy.copy(tokenizer)
+    tok.chat_template = chat_template_for("r1_zero")
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "What is 12 + 34?"}]
+    trained = render_prompt("S\n\nWhat is 12 + 34?", "r1_zero")
+    assert render_chat(messages, tok, thinking=True) == trained + " <think>\n"
+    assert render_chat(messages, tok, thinking=False) == trained + " <think>\n</think>"
+    assert render_prompt("What is 12 + 34?", "chat", tok) == render_prompt("What is 12 + 34?", "r1_zero") + " <think>\n"

@@ -64,14 +64,90 @@ def render_prompt(problem: str, template: str = "r1_zero", tokenizer=None) -> st
 def _render_chat(problem: str, tokenizer) -> str:
     if tokenizer is None:
         raise R1kitError("template 'chat' needs a tokenizer")
+    return render_chat([{"role": "user", "content": problem}], tokenizer, thinking=True)
+
+
+def render_chat(messages: list[dict], tokenizer, thinking: bool = True) -> str:
+    """`messages` through the tokenizer's chat template, with the generation prompt: THE one place
+    that opens (or closes) the think block of a chat prompt.
+
+    thinking=True: the text ends in "<think>\\n" (appended when the template does not open the block
+    itself, as R1's does), so the response starts inside the reasoning. thinking=False: the template
+    gets enable_thinking=False; one that opens the block anyway gets it closed empty
+    ("<think>\\n\\n</think>\\n\\n", Qwen3's form). R1kitError when the tokenizer has no chat template
+    or the template rejects the messages (jinja's raise_exception).
+    """
     if not getattr(tokenizer, "chat_template", None):
-        raise R1kitError("template 'chat': the tokenizer has no chat template")
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": problem}], add_generation_prompt=True, tokenize=False
-    )
-    if text.endswith("<think>\n"):
+        raise R1kitError("the tokenizer has no chat template")
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                             enable_thinking=thinking)
+    except Exception as e:  # jinja TemplateError, or a TypeError inside a template: the messages' fault
+        raise R1kitError(f"the chat template rejected the messages: {e}") from None
+    opened = text.endswith(THINK_OPEN) or text.endswith(THINK_OPEN + "\n")
+    if thinking:
+        return text if text.endswith(THINK_OPEN + "\n") else text + ("\n" if opened else THINK_OPEN + "\n")
+    if not opened:
         return text
-    return text + ("\n" if text.endswith("<think>") else "<think>\n")
+    return text + ("\n" if text.endswith("\n") else "\n\n") + THINK_CLOSE + "\n\n"
+
+
+# The response prefix a prompt template's model was trained to write first: arithmetic.solution and
+# the report's Table 1 put a space, then "<think>\n", after "Assistant:".
+TEMPLATE_THINK_PREFIX = " " + THINK_OPEN + "\n"
+
+_PROMPT_CHAT_TEMPLATE = """{%- set ns = namespace(system='') -%}
+{%- for m in messages if m['role'] == 'system' -%}
+{%- set ns.system = ns.system + m['content'] + '\\n\\n' -%}
+{%- endfor -%}
+{%- for m in messages -%}
+{%- if m['role'] == 'user' -%}
+{{- template.replace('{prompt}', ns.system + m['content']) -}}
+{%- set ns.system = '' -%}
+{%- elif m['role'] == 'assistant' -%}
+{{- think + '</think> ' + m['content'].split('</think>')[-1].lstrip() + (eos_token or '') -}}
+{%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+{{- think -}}
+{%- if enable_thinking is defined and not enable_thinking -%}{{- '</think>' -}}{%- endif -%}
+{%- endif -%}"""
+
+
+_RECORD_MARK = "{#- r1kit prompt template: "
+
+
+def recorded_template(chat_template: str | None) -> str | None:
+    """"r1_zero" or "custom" for a chat template written by `chat_template_for`; None otherwise."""
+    if not chat_template or not chat_template.startswith(_RECORD_MARK):
+        return None
+    return chat_template[len(_RECORD_MARK) :].split(" ", 1)[0]
+
+
+def chat_template_for(template: str) -> str | None:
+    """The Jinja chat template that records prompt template `template` in a tokenizer; None for "chat"
+    (the tokenizer's own template is already the recorded form).
+
+    One user message renders exactly as `render_prompt(content, template)`, followed by the generation
+    prompt TEMPLATE_THINK_PREFIX (the tokens the model was trained to write next), so
+    `render_chat(messages, tok)` equals render_prompt(...) + " <think>\\n". enable_thinking=False gives
+    " <think>\\n</think>": the empty think block the model writes before a direct answer. System
+    messages are prefixed to the first user turn. A conversation repeats the template per user turn;
+    an assistant turn is written as the prefix, "</think> ", its content without reasoning, and eos.
+    """
+    import json
+
+    if template == "chat":
+        return None
+    body = R1_ZERO_TEMPLATE if template == "r1_zero" else template
+    if "{prompt}" not in body:
+        render_prompt("", template)  # raises the unknown-template error
+    name = template if template == "r1_zero" else "custom"
+    # JSON string literals are Jinja string literals (same escapes); ensure_ascii=False keeps
+    # characters outside the BMP whole instead of as surrogate pairs.
+    return (f"{_RECORD_MARK}{name} -#}}\n"
+            f"{{%- set template = {json.dumps(body, ensure_ascii=False)} -%}}\n"
+            f"{{%- set think = {json.dumps(TEMPLATE_THINK_PREFIX)} -%}}\n" + _PROMPT_CHAT_TEMPLATE)
 
 
 def cut_at_eos(text: str) -> str:

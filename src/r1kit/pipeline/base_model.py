@@ -6,8 +6,8 @@ locally trained tokenizer, pretrained by SFT in two phases on correct examples b
 template. Phase 1 ("learn") is mostly worked solutions (column sums inside <think>…</think>), so the
 tiny model learns the algorithm from few examples; phase 2 ("settle") has `steps_share` (30%)
 worked solutions and the rest direct answers with an empty think block. The result mostly answers
-directly and mostly wrong; RL then teaches it that writing the steps out pays (FIELD-NOTES: the
-R1-Zero effect at toy scale).
+directly and mostly wrong; RL then teaches it that writing the steps out pays (the R1-Zero effect
+at toy scale).
 
 GPT-2 (learned absolute positions) rather than Qwen2: with the fixed layout of these prompts it
 learned the digit look-ups sooner here; `arch` switches it (any r1kit.models arch).
@@ -54,7 +54,8 @@ def cache_root() -> Path:
 def cache_key(cfg: BaseModelConfig) -> str:
     from r1kit import __version__
 
-    blob = json.dumps({**asdict(cfg), "version": __version__}, sort_keys=True)
+    # layout 2: the model records its prompt template as its chat template (older caches do not)
+    blob = json.dumps({**asdict(cfg), "version": __version__, "layout": 2}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -71,10 +72,12 @@ def build_base_model(cfg: BaseModelConfig, out_dir: Path, template: str = "r1_ze
     """Build the tokenizer and a random model, pretrain it by SFT in two phases, save to `out_dir`.
 
     Phase 1 (learn_steps, mostly worked solutions) teaches the algorithm; phase 2 (pretrain_steps,
-    steps_share worked) leaves a model that reasons only now and then, as a base model does.
+    steps_share worked) leaves a model that reasons only now and then, as a base model does. The
+    saved tokenizer's chat template is `template` in chat form (r1kit.models.save_model), so
+    `r1kit serve` and `r1kit eval` prompt the model as it was trained.
     """
     from r1kit.data.tasks import get_task
-    from r1kit.models import build_tokenizer, load_model, load_tokenizer, new_model
+    from r1kit.models import build_tokenizer, load_model, load_tokenizer, new_model, save_model
     from r1kit.train.sft import SFTConfig, sft_train
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
@@ -94,9 +97,9 @@ def build_base_model(cfg: BaseModelConfig, out_dir: Path, template: str = "r1_ze
         pairs = pretraining_pairs(task, examples, share, template, tokenizer, cfg.seed + i)
         sft = SFTConfig(steps=steps, batch_size=cfg.batch_size, lr=lr, seed=cfg.seed + i, group_by_length=grouped)
         sft_train(model, tokenizer, pairs, sft, on_step=_logger(log, name, steps, t0))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "r1kit_base.json").write_text(json.dumps({**asdict(cfg), "pretrain_seconds": time.perf_counter() - t0}, indent=1))
+    save_model(model, tokenizer, tmp, template=template)  # served / evaluated in the prompt form it learned
+    meta = {**asdict(cfg), "template": template, "pretrain_seconds": time.perf_counter() - t0}
+    (tmp / "r1kit_base.json").write_text(json.dumps(meta, indent=1))
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)

@@ -11,13 +11,17 @@
 - Thinking on: the prompt ends in "<think>\\n", so the model's output starts inside the reasoning
   (R1 sometimes skips the block otherwise). Off: the template gets enable_thinking=False; a template
   that opens the block anyway gets it closed empty ("<think>\\n\\n</think>\\n\\n", Qwen3's form).
+  Both are r1kit.data.templates.render_chat, the renderer `r1kit eval` uses too; a checkpoint trained
+  on a prompt template records it as its chat template (`chat_template_for`), so the served model
+  sees the prompt it was trained on.
 """
 
 from __future__ import annotations
 
+from r1kit.data import templates
+from r1kit.data.templates import THINK_CLOSE
+from r1kit.errors import R1kitError
 from r1kit.serve.protocol import APIError
-
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 def r1_messages(messages: list[dict]) -> list[dict]:
@@ -37,21 +41,14 @@ def r1_messages(messages: list[dict]) -> list[dict]:
 
 
 def render_chat(messages: list[dict], tokenizer, thinking: bool) -> str:
-    """The prompt text (not yet tokenized) for `messages`, as described in the module docstring."""
+    """The prompt text (not yet tokenized) for `messages`: `r1_messages`, then the one chat renderer
+    (r1kit.data.templates.render_chat, which opens or closes the think block); its errors become 400s."""
     if not getattr(tokenizer, "chat_template", None):
         raise APIError(400, "this model's tokenizer has no chat template; use /v1/completions", param="messages")
     try:
-        text = tokenizer.apply_chat_template(
-            r1_messages(messages), tokenize=False, add_generation_prompt=True, enable_thinking=thinking
-        )
-    except Exception as e:  # jinja raise_exception(...) in a template: "roles must alternate" and the like
-        raise APIError(400, f"the chat template rejected the messages: {e}", param="messages") from None
-    opened = text.endswith(THINK_OPEN) or text.endswith(THINK_OPEN + "\n")
-    if thinking:
-        return text if text.endswith(THINK_OPEN + "\n") else text + ("\n" if opened else THINK_OPEN + "\n")
-    if not opened:
-        return text
-    return text + ("\n" if text.endswith("\n") else "\n\n") + THINK_CLOSE + "\n\n"
+        return templates.render_chat(r1_messages(messages), tokenizer, thinking)
+    except R1kitError as e:  # the template rejected the messages: "roles must alternate" and the like
+        raise APIError(400, str(e), param="messages") from None
 
 
 def encode_chat(messages: list[dict], tokenizer, thinking: bool) -> list[int]:

@@ -2,7 +2,7 @@
 
 Used to pretrain the demo's tiny base model, and by the R1 recipe's cold start and distillation
 stages. Batches group examples of similar length (padding to the longest example of a random
-batch doubled the time in the prototype, FIELD-NOTES), and the prompt prefix a batch shares (the
+batch doubled the time in the prototype), and the prompt prefix a batch shares (the
 R1-Zero template) is computed once per batch (train/forward.py).
 """
 
