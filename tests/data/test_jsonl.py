@@ -72,13 +72,11 @@ def _rows(n):
 
 
 def test_hash_split_is_disjoint_stable_and_by_problem_text(tmp_path):
-    rows = _rows(400) + [{"problem": "  WHAT is 7 +   7? ", "answer": "14"}]  # a copy of row 7, differently written
-    task = JsonlMathTask(rows=rows, name="sums")
+    variants = [{"problem": "  " + r["problem"].upper().replace(" ", "   "), "answer": r["answer"]} for r in _rows(200)]
+    task = JsonlMathTask(rows=_rows(400) + variants, name="sums")  # 200 problems twice, differently written
     train, test = task.examples("train"), task.examples("test")
-    assert len(train) + len(test) == 401 and 20 <= len(test) <= 70
+    assert len(train) + len(test) == 600 and 30 <= len(test) <= 100
     assert not {problem_key(e.problem) for e in train} & {problem_key(e.problem) for e in test}
-    copies = [e for e in train + test if problem_key(e.problem) == "what is 7 + 7?"]
-    assert len(copies) == 2 and (copies[0] in test) == (copies[1] in test)  # both on one side
     # the split depends on the problem alone: a file with other rows splits the shared ones the same way
     other = JsonlMathTask(_write(tmp_path / "s.jsonl", _rows(100)), test_fraction=0.1)
     assert {e.problem for e in other.examples("test")} == {e.problem for e in test if e.problem in {r["problem"] for r in _rows(100)}}

@@ -99,8 +99,8 @@ def test_refuses_to_start_without_bwrap_unless_unsafe_local(monkeypatch, sandbox
     import shutil
 
     from r1kit.errors import R1kitError
-    from r1kit.rewards import code
     from r1kit.rewards.registry import check_rewards
+    from r1kit.verify import code
     from r1kit.sandbox import selftest
 
     which = shutil.which

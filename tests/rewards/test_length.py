@@ -19,17 +19,26 @@ EX = Example("x", "2 + 3", "5", {})
 
 
 class _Task(Task):
-    """Correct iff the answer equals the gold; counts verify_batch calls; gold "?" cannot be scored."""
+    """Integer answers (r1kit.verify's "arithmetic" check); gold "?" cannot be checked (None).
+    `calls` records the answers each check saw (the fixture below)."""
+
+    scorer = "arithmetic"
 
     def __init__(self):
         self.calls = []
 
-    def verify(self, answer, example):
-        return None if example.answer == "?" else float(answer == example.answer)
 
-    def verify_batch(self, answers, examples):
-        self.calls.append(list(answers))
-        return [self.verify(a, ex) for a, ex in zip(answers, examples)]
+@pytest.fixture(autouse=True)
+def _record_checks(monkeypatch):
+    from r1kit.verify import scoring
+
+    check = scoring.CHECKS["arithmetic"]
+
+    def recording(task, answers, examples):
+        getattr(task, "calls", []).append(list(answers))
+        return check(task, answers, examples)
+
+    monkeypatch.setitem(scoring.CHECKS, "arithmetic", recording)
 
 
 # ---- cosine_scaled: R = rL + 1/2 (r0 - rL)(1 + cos(pi t / T)); defaults 2 -> 1 correct, -10 -> 0 wrong ----

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from r1kit.data.templates import ANSWER_OPEN, split_reasoning
+from r1kit.data.templates import ANSWER_OPEN, last_answer_block, split_reasoning
 from r1kit.verify import choice, code, tasks
 from r1kit.verify import math as vmath
 from r1kit.verify.math import verify_math_batch
@@ -43,9 +43,10 @@ def final_answer(scorer: str, completion: str | None, example=None, think_open: 
 
     math: `extract_math_answer` of the final part (\\boxed{}, <answer>, "final answer is X", else its
     marked free-text tail for Math-Verify's own extraction). arithmetic, countdown: the same explicit
-    forms, else, when a reasoning block was closed, the whole final part ("…</think> 42") unless it
-    holds an unclosed <answer> (the answer was cut off). choice: the chosen letter among the
-    example's choices. code: the last fenced block, else the final part itself.
+    forms, else, when a reasoning block was closed, the whole final part ("…</think> 42"). For all
+    three, a final part whose last <answer> is never closed has no fallback answer (it was cut off).
+    choice: the chosen letter among the example's choices.
+    code: the last fenced block, else the final part itself.
     """
     reasoning, final = split_reasoning(completion, think_open)
     if final is None:
@@ -55,9 +56,12 @@ def final_answer(scorer: str, completion: str | None, example=None, think_open: 
     if scorer == "code":
         return code.extract_code(final)
     found = vmath.extract_math_answer(final)
-    if scorer == "math" or (found and not found.startswith(_FREE_TEXT)):
+    cut_off = ANSWER_OPEN in final and last_answer_block(final) is None  # "<answer>4…": the answer was cut off
+    if found and not found.startswith(_FREE_TEXT):
         return found
-    return final or None if reasoning is not None and ANSWER_OPEN not in final else None
+    if scorer == "math":
+        return None if cut_off else found
+    return final or None if reasoning is not None and not cut_off else None
 
 
 def _check_math(task, answers, examples):
