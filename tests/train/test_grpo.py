@@ -38,11 +38,15 @@ def parity_reward(monkeypatch):
 
 def test_smoke_run_writes_everything(tiny_model_dir, tmp_path):
     cfg = small_config(tiny_model_dir, tmp_path / "run", **{"grpo.beta": 0.05, "grpo.updates_per_batch": 2,
-                                                             "optim.micro_batch_size": 3})
+                                                             "optim.micro_batch_size": 3, "rollout.temperature": 0.7})
     metrics = grpo_mod.train_grpo(cfg, progress=False)
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    # step 0: the loss's teacher-forced logp is the sampler's logp (micro-batches of 3 over groups of 4
+    # take the shared-prefix branch); checked once, as recompute_old_logp is off
+    assert rows[0]["logp_gap/max"] < 1e-4 and rows[0]["ratio/rollout_vs_forward"] == pytest.approx(1.0, abs=1e-5)
+    assert "logp_gap/max" not in rows[1]
     assert rows[0]["zero_spread_frac"] < 1.0
     for key in ("reward/accuracy_mean", "reward/format_mean", "response_length/mean", "zero_spread_frac", "kl",
                 "clip_frac_low", "clip_frac_high", "entropy", "lr", "tokens_per_s", "step_time"):
@@ -55,6 +59,22 @@ def test_smoke_run_writes_everything(tiny_model_dir, tmp_path):
     assert metrics["checkpoint"] == str(ckpt)
     moved = [not torch.equal(a, weights(tiny_model_dir)[k]) for k, a in weights(ckpt).items()]
     assert any(moved), "training did not change the weights"
+
+
+@pytest.mark.parametrize("temperature", [0.7, 1.3])
+def test_recomputed_old_logp_is_the_rollout_logp(tiny_model_dir, tmp_path, temperature):
+    """With recompute_old_logp the agreement is logged every step at no extra cost; on-policy it is exact."""
+    from r1kit.rollout import RolloutEngine
+
+    cfg = small_config(tiny_model_dir, tmp_path / "run", **{"grpo.recompute_old_logp": True, "steps": 2,
+                                                             "rollout.temperature": temperature})
+    run = grpo_mod.setup_run(cfg)
+    engine = RolloutEngine(run.model, run.tokenizer)
+    for _ in range(2):
+        metrics = grpo_mod.grpo_step(run, engine)
+        assert metrics["logp_gap/max"] < 1e-4
+        assert metrics["ratio/rollout_vs_forward"] == pytest.approx(1.0, abs=1e-5)
+        assert metrics["ratio_mean"] == pytest.approx(1.0, abs=1e-6)   # mu = 1: on-policy
 
 
 class Killed(Exception):

@@ -21,7 +21,7 @@ from r1kit import algo
 from r1kit.config import save_config
 from r1kit.train.checkpoint import latest_checkpoint, load_ref_weights, load_trainer_state, save_checkpoint, set_rng_state
 from r1kit.train.config import GRPORunConfig
-from r1kit.train.forward import completion_logprobs
+from r1kit.train.forward import completion_logprobs, logp_agreement
 from r1kit.train.metrics import MetricsLogger, plot_run
 from r1kit.train.optim import make_optimizer
 
@@ -249,12 +249,15 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
     stats: dict[str, float] = {}
     if batch is not None:
         run.model.train()
-        if cfg.grpo.recompute_old_logp:
-            batch.old_logp = teacher_forced_logp(run.model, batch, cfg)
+        if cfg.grpo.recompute_old_logp or run.step == 0:  # sampler vs teacher-forced logp: free, or once (issue 9)
+            forward_logp = teacher_forced_logp(run.model, batch, cfg)
+            stats = logp_agreement(batch.old_logp, forward_logp, batch.completion_mask)
+            if cfg.grpo.recompute_old_logp:
+                batch.old_logp = forward_logp
         if run.ref_model is not None:
             batch.ref_logp = teacher_forced_logp(run.ref_model, batch, cfg)
         for _ in range(cfg.grpo.updates_per_batch):
-            stats = policy_update(run.model, batch, cfg, run.opt)
+            stats = {**stats, **policy_update(run.model, batch, cfg, run.opt)}
         run.model.eval()
     run.sched.step()
     run.step += 1
