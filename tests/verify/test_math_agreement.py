@@ -23,6 +23,8 @@ FREE_TEXT_CASES = [
     ("First $x = 7$; after fixing the sign, the result is $9$.", "9", 1.0),  # the last expression counts
     ("First $x = 7$; after fixing the sign, the result is $9$.", "7", 0.0),
     ("The answer is 12.", "13", 0.0),
+    ("That is 28 percent of them", "28\\%", 1.0),  # prose, not a product of letters in math mode
+    ("So there are 1,000.5 units", "1000.5", 1.0),
     ("The interval is $(1.5, \\infty)$.", "(\\frac32, \\infty)", 1.0),
     ("Step by step. " * 250 + "So the answer is $3.5$.", "\\frac72", 1.0),  # 3,500 chars: once dropped
     ("</think> The answer is $6$ apples", "6", 1.0),
@@ -62,9 +64,11 @@ MAGNITUDES = [
     ("\\boxed{0.0000001}", "0.0000002", 0.0),  # Math-Verify alone: equal
     ("\\boxed{10^{100}}", "10^{100}+1", 0.0),
     ("\\boxed{(10^{-20}, 1)}", "(3\\cdot 10^{-20}, 1)", 0.0),
+    ("\\boxed{[0.0000001, 2]}", "[0.0000003, 2]", 0.0),  # Math-Verify alone: equal
     ("\\boxed{1.5\\times 10^{-8}}", "1.5\\cdot10^{-8}", 1.0),
     ("\\boxed{10^{100}}", "10^{100}", 1.0),
     ("\\boxed{\\frac{1}{3}}", "0.3333333", 1.0),
+    ("\\boxed{\\frac{3333333}{10000000}}", "\\frac13", 0.0),  # exact fractions are not rounded
 ]
 
 KEPT_FIXES = [

@@ -5,7 +5,7 @@ import sys
 import threading
 import time
 
-from r1kit.verify.math_pool import VerifierPool, math_check
+from r1kit.verify.math_pool import FREE_TEXT, VerifierPool, math_check
 
 
 def test_math_check_in_process():
@@ -48,3 +48,19 @@ def test_works_off_the_main_thread(verifier_pool):
     thread.start()
     thread.join(timeout=30)
     assert results == [1.0]
+
+
+def test_free_text_is_read_by_math_verify_extraction():
+    # The marked tail goes to Math-Verify's own extraction (the last expression), not into math mode.
+    assert math_check(FREE_TEXT + "Thus $x = 5+6 = 11$ is it.", "11") == 1.0
+    assert math_check(FREE_TEXT + "That is 28 percent of them", "28\\%") == 1.0
+    assert math_check(FREE_TEXT + "nothing here", "5") == 0.0
+    assert math_check("3", FREE_TEXT + "so it is $3$") == 1.0  # a marked tail may stand as the gold too
+
+
+def test_magnitude_guard_against_rounding():
+    # Math-Verify alone calls each of these pairs equal (it rounds to 6 decimal places).
+    assert math_check("10^{-30}", "2\\cdot 10^{-30}") == 0.0
+    assert math_check("(0.0000001, 1)", "(0.0000002, 1)") == 0.0  # inside a tuple too
+    assert math_check("\\frac13", "0.3333333") == 1.0  # a close decimal still counts
+    assert math_check("x^2/16 + y^2/12 = 1/4", "x^2/4 + y^2/3 = 1") == 1.0  # equations: not walked
