@@ -20,7 +20,9 @@ PAD = 1
 # Untied embeddings and a wide init: logits then depend strongly on every position and token, so
 # a prefix one token off or a shifted gather changes logp by far more than the tolerance.
 SHAPES = {"qwen2": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128),
-          "gpt2": dict(n_embd=64, n_layer=2, n_head=4, n_inner=128)}  # learned absolute positions
+          "gpt2": dict(n_embd=64, n_layer=2, n_head=4, n_inner=128),  # learned absolute positions
+          "deepseek_v3": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, moe_intermediate_size=32,
+                              n_routed_experts=4, q_lora_rank=32, kv_lora_rank=32)}  # MLA cache, MoE routing
 
 
 @pytest.fixture(scope="module")
