@@ -4,6 +4,11 @@ Every R1-Zero prompt starts with the same ~80-token template, and GRPO's G sampl
 whole prompt. Running that prefix once (batch 1, with gradient) and attending to its KV cache
 from every row cuts the tokens per training step ~3x at toy scale; gradients flow back through
 the cache into the prefix's computation, so the loss and its gradient equal the plain forward's.
+
+The contract, tested in tests/train/test_forward.py for qwen2, gpt2 and deepseek_v3 to 1e-5 (fp32):
+completion_logprobs(...)[b, t] = log_softmax(model(p_b + c_b).logits / T)[|p_b| - 1 + t, c_b[t]], where
+p_b, c_b are row b's real prompt and completion tokens run alone, unpadded. GRPO logs how far the
+sampler's logp is from it (logp_agreement) at step 0, and every step with recompute_old_logp.
 """
 
 import inspect
