@@ -128,3 +128,31 @@ def test_code_rows_from_loaded_rows():
     assert (task.scorer, task.timeout) == ("code", 3.0)
     with pytest.raises(R1kitError, match="timeout"):
         JsonlCodeTask(rows=[row], timeout=0)
+
+
+class _Rows:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def to_list(self):
+        return self.rows
+
+
+@pytest.mark.parametrize("names", [["train", "test"], ["train"]])
+def test_hub_named_splits_or_hash_split(monkeypatch, names):
+    from r1kit.data import jsonl
+
+    hub = {"train": _rows(300), "test": [{"problem": "What is 3 + 3?", "answer": "6"}, {"problem": "Q?", "answer": "1"}]}
+    loaded = []
+    monkeypatch.setattr(jsonl, "_hub_split_names", lambda path, config: names)
+    monkeypatch.setattr(jsonl, "_quiet_load", lambda path, config, split: loaded.append(split) or _Rows(hub[split]))
+    task = JsonlMathTask("someone/sums")
+    assert loaded == []  # nothing is fetched before examples are asked for
+    train, test = task.examples("train"), task.examples("test")
+    assert not {problem_key(e.problem) for e in train} & {problem_key(e.problem) for e in test}
+    if names == ["train", "test"]:  # the hub's own test split; its problems leave training
+        assert [e.problem for e in test] == ["What is 3 + 3?", "Q?"] and len(train) == 299
+        assert test[0].id == "sums-test-0" and train[0].id == "sums-train-0"
+    else:  # no test split: the hash split of the train split
+        assert len(train) + len(test) == 300 and 10 <= len(test) <= 60
+    assert sorted(set(loaded)) == sorted(names)

@@ -92,6 +92,14 @@ def test_verdicts_carry_the_extracted_answer(verifier_pool):
     assert score(choice, ["<think>r</think> Answer: B"], [ex]) == [Verdict("B", 0.0)]
 
 
+def test_every_task_scorer_has_a_check():
+    from r1kit.data.base import SCORERS as TASK_SCORERS
+    from r1kit.data.tasks import TASKS
+    from r1kit.verify import SCORERS
+
+    assert set(SCORERS) == set(TASK_SCORERS) and {cls.scorer for cls in TASKS.values()} <= set(SCORERS)
+
+
 def test_score_never_raises():
     math, ex = EXAMPLES["math"]
     assert score(math, ["a", "b"], [ex]) == [Verdict(None, 0.0)] * 2  # mismatched lengths: logged, all wrong
