@@ -56,7 +56,8 @@ class JsonlMathTask(Task):
             self._splits = self._split_hub()
         rows = self._splits[split]
         if not rows:
-            raise R1kitError(f"{self.dataset_name}: no {split} rows (test_fraction={self.test_fraction:g})")
+            raise R1kitError(f"{self.dataset_name}: no {split} rows (test_fraction={self.test_fraction:g}); "
+                             f"set test_fraction or pass test_path")
         return rows[:n] if n else list(rows)
 
     # ---- splitting ----------------------------------------------------------------------------
