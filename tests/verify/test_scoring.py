@@ -114,6 +114,9 @@ def test_equivalent_per_scorer(verifier_pool):
     assert equivalent("countdown", [("44 + 19 - 35", "44 +  19 - 35"), ("1+2", "2+1")]) == [True, False]
     assert equivalent("code", [("x = 1\n", "x = 1"), ("x=1", "x = 1")]) == [True, False]
     assert equivalent("math", []) == [] and equivalent("choice", [(None, "A")]) == [False]
+    math, ex = EXAMPLES["math"]
+    free, boxed = score(math, ["<think>r</think> so it is 42 apples", "<think>r</think> \\boxed{42}"], [ex] * 2)
+    assert free.answer != boxed.answer and equivalent("math", [(free.answer, boxed.answer)]) == [True]
 
 
 ADD_ROW = {"task_id": "add", "prompt": "Write add(a, b).", "tests": "assert add(1, 2) == 3\nassert add(2, 2) == 4\n"}

@@ -25,11 +25,9 @@ from dataclasses import dataclass
 
 from r1kit.data.templates import ANSWER_OPEN, last_answer_block, split_reasoning
 from r1kit.verify import choice, code, tasks
-from r1kit.verify import math as vmath
-from r1kit.verify.math import verify_math_batch
+from r1kit.verify.math import extract_math_answer, is_free_text, verify_math_batch
 
 log = logging.getLogger(__name__)
-_FREE_TEXT = getattr(vmath, "FREE_TEXT", "\0")  # the marker of extract_math_answer's free-text fallback
 
 
 @dataclass(frozen=True)
@@ -55,9 +53,9 @@ def final_answer(scorer: str, completion: str | None, example=None, think_open: 
         return choice.extract_choice(final, choice.letters_of(example))
     if scorer == "code":
         return code.extract_code(final)
-    found = vmath.extract_math_answer(final)
+    found = extract_math_answer(final)
     cut_off = ANSWER_OPEN in final and last_answer_block(final) is None  # "<answer>4…": the answer was cut off
-    if found and not found.startswith(_FREE_TEXT):
+    if found and not is_free_text(found):
         return found
     if scorer == "math":
         return None if cut_off else found
@@ -118,13 +116,12 @@ def score(task, completions: list[str], examples: list, *, think_open: bool = Fa
 def equivalent(scorer: str, pairs: list[tuple[str, str]]) -> list[bool]:
     """"Same answer?" per pair of extracted answers, the scorer's way (cons@k voting). Never raises.
 
-    math: Math-Verify equality; choice: the same letter; arithmetic: the same integer; countdown
+    math: Math-Verify equality (either side may be a free-text answer); choice: the same letter; arithmetic: the same integer; countdown
     and code: the same text up to whitespace.
     """
     try:
         if scorer == "math":
-            same = getattr(vmath, "answers_equivalent", None)  # understands free-text answers, where present
-            return list(same(pairs)) if same else [s == 1.0 for s in verify_math_batch(list(pairs))]
+            return [s == 1.0 for s in verify_math_batch(list(pairs))]  # free-text answers included
         if scorer == "choice":
             return [isinstance(a, str) and isinstance(b, str) and a.strip().upper() == b.strip().upper() for a, b in pairs]
         if scorer == "arithmetic":
