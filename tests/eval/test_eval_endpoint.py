@@ -35,11 +35,14 @@ def cfg(url, data, out, **kw):
 @pytest.mark.parametrize("stream", [False, True])
 def test_endpoint_eval(tmp_path, data, verifier_pool, stream):
     with FakeOpenAI(answer) as fake:
-        summary = run_eval(cfg(fake.url, data, tmp_path / "o", stream=stream), progress=False)["b"]
+        summary = run_eval(cfg(fake.url, data, tmp_path / "o", stream=stream, problems_per_batch=1),
+                           progress=False)["b"]
         bodies = [r.body for r in fake.chat_requests]
     assert summary["pass@1"]["mean"] == 0.5 and summary["pass@k"]["4"]["mean"] == 1.0
     # 2 right vs 2 wrong (7) per problem, a tie: the group seen first wins. The fake's sample index is
-    # seed + choice and the runner seeds request i with i, so p2 starts with a wrong sample: cons@4 = 2/3.
+    # seed + choice and chunk j is seeded with j (one problem per chunk here), so p2 starts with a wrong
+    # sample: cons@4 = 2/3.
+    assert sorted(b["seed"] for b in bodies) == [0, 1, 2]
     assert summary["cons@k"]["mean"] == pytest.approx(2 / 3)
     recs = [json.loads(line) for line in (tmp_path / "o" / "b" / "samples.jsonl").read_text().splitlines()]
     assert len(recs) == 12 and recs[0]["reasoning"].startswith("Thinking about")

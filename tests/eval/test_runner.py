@@ -65,7 +65,9 @@ def test_rerun_of_a_finished_run_samples_nothing(tiny_model_dir, tmp_path, monke
 
 
 class ScriptedBackend:
-    """Answers problem i, sample j with script[problem][j]."""
+    """Answers problem i, sample j with script[problem][j]; each request on its own, as an endpoint."""
+
+    think_open, whole_batches = False, False
 
     def __init__(self, script):
         self.script = script
@@ -89,8 +91,8 @@ def test_math_summary_by_hand(tmp_path, verifier_pool):
                         base_url="http://unused")
     from r1kit.eval.benchmarks import load_benchmark
 
-    bench = load_benchmark(str(data), scorer="math")
-    s = evaluate_benchmark(ScriptedBackend(script), bench, cfg, tmp_path / "o" / "b", progress=False)
+    task = load_benchmark(str(data), scorer="math")
+    s = evaluate_benchmark(ScriptedBackend(script), task, cfg, tmp_path / "o" / "b", progress=False)
     assert s["pass@1"]["mean"] == pytest.approx((2 / 4 + 2 / 4) / 2)
     assert s["pass@k"]["4"]["mean"] == 1.0
     # cons@4: p1 votes {1/2: 2, 7: 1} -> right; p2 votes {4: 2, 3: 2} tie -> the earlier group (4) -> wrong

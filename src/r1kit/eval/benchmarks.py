@@ -1,29 +1,30 @@
-"""Benchmarks by name: where their rows come from, how a row becomes an `Example`, how it is scored.
+"""Benchmarks by name: where their rows come from and which Task holds them (the only benchmark abstraction).
 
-    bench = load_benchmark("aime24", data_dir="../shared/data")      # local <data_dir>/aime24.jsonl
-    bench = load_benchmark("math500")                                 # the hub copy (online)
-    bench = load_benchmark("my.jsonl", scorer="math")                 # a custom benchmark
+    task = load_benchmark("aime24", data_dir="../shared/data")      # local <data_dir>/aime24.jsonl
+    task = load_benchmark("math500")                                 # the hub copy (online)
+    task = load_benchmark("my.jsonl", scorer="math")                 # a custom benchmark
+    examples, k = benchmark_examples(task, limit=0), default_samples("aime24")     # every row, k = 64
 
 A name resolves to rows in this order: an explicit `path` (a local file or a hub dataset name),
 then `<data_dir>/<file>` (data_dir defaults to $R1KIT_DATA), then the hub dataset named in SPECS.
 Local files use shared/data's schemas (math: id, problem, answer; code: id, prompt, tests; choice:
-id, problem, choices, answer letter); hub rows are mapped by each spec's `columns`.
-Scorers: "math" (Math-Verify on the extracted answer), "choice" (the chosen letter), "code" (the
-program's tests in the sandbox, all must pass), "task" (a synthetic task's own `verify`).
+id, problem, choices, answer letter); hub rows are mapped by each spec's `columns`. The rows become a
+data task by scorer (JsonlMathTask, JsonlChoiceTask, JsonlCodeTask) with test_fraction=1.0: every row
+is a test row. arithmetic and countdown are the synthetic tasks themselves. Scoring is the task's
+`scorer` through r1kit.verify, as in training.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from r1kit.data.base import Example
 from r1kit.errors import R1kitError
 
-SCORERS = ("math", "choice", "code", "task")
+CUSTOM_SCORERS = ("math", "choice", "code")  # what a custom .jsonl benchmark may be scored as
+CUSTOM_SAMPLES = 8
+SYNTHETIC_PROBLEMS = 100  # test problems of a synthetic task when no limit is given
 
 
 @dataclass(frozen=True)
@@ -50,47 +51,51 @@ SPECS: dict[str, BenchmarkSpec] = {
                                   hub_split="train"),
     "humaneval": BenchmarkSpec("code", 8, "humaneval.jsonl", "openai/openai_humaneval"),
     "mbpp": BenchmarkSpec("code", 8, "mbpp_sanitized.jsonl", "google-research-datasets/mbpp", "sanitized"),
-    "arithmetic": BenchmarkSpec("task", 8),
-    "countdown": BenchmarkSpec("task", 8),
+    "arithmetic": BenchmarkSpec("arithmetic", 8),
+    "countdown": BenchmarkSpec("countdown", 8),
 }
+SYNTHETIC = ("arithmetic", "countdown")  # tasks that make their own problems; their scorer is their name
 
 
-@dataclass
-class Benchmark:
-    """A loaded benchmark: its examples, scorer, default k and (for synthetic ones) its task."""
-
-    name: str
-    scorer: str
-    samples: int
-    examples: list[Example]
-    task: object = None  # the Task that scores a "task" benchmark
+def default_samples(name: str) -> int:
+    """The report's k for benchmark `name` (SPECS); a custom file gets CUSTOM_SAMPLES."""
+    return SPECS[name].samples if name in SPECS else CUSTOM_SAMPLES
 
 
-def load_benchmark(name: str, path: str = "", data_dir: str = "", scorer: str = "", limit: int = 0,
-                   task_args: dict | None = None) -> Benchmark:
-    """Resolve and load benchmark `name` (module docstring); R1kitError for unknown names or bad rows."""
+def load_benchmark(name: str, path: str = "", data_dir: str = "", scorer: str = "", task_args: dict | None = None):
+    """The Task of benchmark `name` (module docstring); R1kitError for unknown names or bad rows."""
     spec = SPECS.get(name)
     if spec is None:
         if not name.endswith((".jsonl", ".json")) and not path:
             raise R1kitError(f"unknown benchmark {name!r}; valid: {', '.join(sorted(SPECS))}, "
                              f"or a .jsonl file with --scorer math|choice|code")
-        if scorer not in SCORERS or scorer == "task":
+        if scorer not in CUSTOM_SCORERS:
             raise R1kitError(f"a custom benchmark needs --scorer math, choice or code (got {scorer!r})")
-        spec = BenchmarkSpec(scorer, 8)
+        spec = BenchmarkSpec(scorer, CUSTOM_SAMPLES)
         path = path or name
         name = Path(name).name.split(".")[0]
-    if spec.scorer == "task":
-        return _synthetic(name, spec, limit, task_args or {})
-    rows = _rows(name, spec, path, data_dir)
-    examples = [_to_example(name, spec, i, row) for i, row in enumerate(rows)]
-    return Benchmark(name, spec.scorer, spec.samples, examples[:limit] if limit else examples)
+    if spec.scorer in SYNTHETIC:
+        from r1kit.data.tasks import get_task
+
+        return get_task(name, **(task_args or {}))
+    rows = [_mapped(name, spec, row) for row in _rows(name, spec, path, data_dir)]
+    return _task_class(spec.scorer)(rows=rows, name=name, test_fraction=1.0)
 
 
-def _synthetic(name: str, spec: BenchmarkSpec, limit: int, task_args: dict) -> Benchmark:
-    from r1kit.data.tasks import get_task
+def benchmark_examples(task, limit: int = 0) -> list:
+    """The problems a benchmark is evaluated on: its test rows in order (the first `limit`), or for a
+    synthetic task its first `limit` (default SYNTHETIC_PROBLEMS) test problems."""
+    if task.scorer in SYNTHETIC:
+        return task.examples("test", limit or SYNTHETIC_PROBLEMS)
+    return task.examples("test", limit or None)
 
-    task = get_task(name, **task_args)
-    return Benchmark(name, "task", spec.samples, task.examples("test", limit or 100), task)
+
+def _task_class(scorer: str):
+    from r1kit.data.choice import JsonlChoiceTask
+    from r1kit.data.code import JsonlCodeTask
+    from r1kit.data.jsonl import JsonlMathTask
+
+    return {"math": JsonlMathTask, "choice": JsonlChoiceTask, "code": JsonlCodeTask}[scorer]
 
 
 def _rows(name: str, spec: BenchmarkSpec, path: str, data_dir: str) -> list[dict]:
@@ -110,38 +115,10 @@ def _rows(name: str, spec: BenchmarkSpec, path: str, data_dir: str) -> list[dict
                          f"pass a local file with --data or a folder with --data_dir") from None
 
 
-def _to_example(name: str, spec: BenchmarkSpec, i: int, row: dict) -> Example:
+def _mapped(name: str, spec: BenchmarkSpec, row: dict) -> dict:
+    """A hub row in our schema: columns renamed by the spec; GSM8K's "work #### 42" answer cut to "42"."""
     row = {ours: row[theirs] for ours, theirs in spec.columns.items() if theirs in row} | row
-    row_id = str(row.get("id") if row.get("id") is not None else f"{name}-{i}")
-    if spec.scorer == "code":
-        from r1kit.data.code import code_example
-
-        return code_example(name, i, row)
-    if spec.scorer == "choice":
-        return _choice_example(name, i, row_id, row)
-    problem, answer = row.get("problem"), row.get("answer")
-    if name == "gsm8k" and isinstance(answer, str) and "####" in answer:  # the hub's "work #### 42" form
-        answer = answer.rsplit("####", 1)[1].strip().replace(",", "")
-    for key, value in (("problem", problem), ("answer", answer)):
-        if value is None or str(value).strip() == "":
-            raise R1kitError(f"{name}: row {i + 1} has no {key!r}")
-    return Example(row_id, str(problem), str(answer), {k: v for k, v in row.items() if k not in ("problem", "answer")})
-
-
-def _choice_example(name: str, i: int, row_id: str, row: dict) -> Example:
-    """GPQA: our schema {problem, choices, answer letter}, or the hub's Question / Correct Answer /
-    Incorrect Answer 1-3, whose choices are shuffled by a hash of the question (fixed per problem)."""
-    if "Question" in row:
-        correct = str(row["Correct Answer"]).strip()
-        choices = [correct] + [str(row[f"Incorrect Answer {j}"]).strip() for j in (1, 2, 3)]
-        seed = int.from_bytes(hashlib.sha256(str(row["Question"]).encode()).digest()[:8], "big")
-        random.Random(seed).shuffle(choices)
-        problem, answer = str(row["Question"]).strip(), "ABCD"[choices.index(correct)]
-    else:
-        problem, choices, answer = row.get("problem"), row.get("choices"), str(row.get("answer", "")).strip()
-    if not problem or not isinstance(choices, list) or not 2 <= len(choices) <= 26:
-        raise R1kitError(f"{name}: row {i + 1} needs a problem and a list of 2-26 choices")
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(choices)]
-    if answer.upper() not in letters or len(answer) != 1:
-        raise R1kitError(f"{name}: row {i + 1} has answer {answer!r}, not one of the letters {letters}")
-    return Example(row_id, str(problem), answer.upper(), {"choices": [str(c) for c in choices]})
+    answer = row.get("answer")
+    if name == "gsm8k" and isinstance(answer, str) and "####" in answer:
+        row["answer"] = answer.rsplit("####", 1)[1].strip().replace(",", "")
+    return row

@@ -36,12 +36,12 @@ import os
 import random
 import re
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import httpx
 
 from r1kit.errors import R1kitError
+from r1kit.rollout.evaluate import Completion  # noqa: F401  (also this module's public name)
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +49,6 @@ MAX_BACKOFF_S = 60.0
 MAX_RETRY_AFTER_S = 600.0  # a Retry-After longer than this is not honoured as given
 MAX_BODY_BYTES = 256 << 20  # n = 64 samples of 32k tokens is ~10 MB of JSON
 THINK_JOIN = "\n</think>\n\n"  # r1kit's template opens <think> in the prompt; the scorer reads the rest
-
-
-@dataclass
-class Completion:
-    text: str
-    """What the scorer reads: reasoning + THINK_JOIN + content when there is reasoning, else content."""
-    reasoning: str
-    """message.reasoning_content (or message.reasoning, recent vLLM's name); "" if absent."""
-    content: str
-    """message.content; "" if null."""
-    tokens: int | None
-    """Completion tokens of this choice: usage.completion_tokens / number of choices; None without usage."""
-    finish_reason: str
-    """What the server said: "stop", "length", ...; "" if it said nothing."""
 
 
 class EndpointError(R1kitError):
@@ -259,7 +245,14 @@ def _reason(e: BaseException) -> str:
 
 
 class EndpointBackend:
-    """Chat completions from `{base_url}/chat/completions`, `concurrency` requests at a time, with retries."""
+    """Chat completions from `{base_url}/chat/completions`, `concurrency` requests at a time, with retries.
+
+    A sampler of rollout.evaluate: each request is independent (`whole_batches` False, so only missing
+    samples are asked for), and a completion's text carries its own </think> (`think_open` False).
+    """
+
+    think_open = False
+    whole_batches = False
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, *, concurrency: int = 8,
                  timeout: float = 600.0, max_retries: int = 6, backoff: float = 1.0, stream: bool = False,

@@ -2,13 +2,16 @@
 
     run_eval(EvalRunConfig(model="runs/x/checkpoints/step-000150", benchmarks=["arithmetic"], out="runs/ev"))
 
-For each benchmark: k samples per problem at T = 0.6, top-p 0.95 (report §3 "Evaluation Setup"),
-every sample scored and appended to `<out>/<benchmark>/samples.jsonl` as soon as it exists, then
+For each benchmark: k samples per problem at T = 0.6, top-p 0.95 (report §3 "Evaluation Setup") through
+the one evaluator (rollout.evaluate.sample_and_score: its seeding and chunking rule, every sample scored by
+r1kit.verify, exactly as the GRPO loop's held-out evaluation), each scored sample appended to
+`<out>/<benchmark>/samples.jsonl` as soon as it exists, then
 `summary.json` (pass@1, pass@k for every k <= n, cons@k, truncation, length, parse failures).
 `<out>/summary.json` and `<out>/table.md` (the report's table shape, with its published rows for
 reference) cover all benchmarks. Running again with the same `out` resumes: samples already on disk
 are read back, never regenerated and never counted twice. Local sampling is deterministic per chunk
-of problems (a fixed seed per chunk), so a resumed run reproduces an uninterrupted one.
+of problems (a fixed seed per chunk), so a resumed run reproduces an uninterrupted one, and a checkpoint
+evaluated here gets the pass@1 its training run logged with the same settings.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ class EvalRunConfig:
     retry_backoff: float = 1.0
     """Endpoint: the first retry's wait in seconds (doubling each time, capped at 60 s)."""
     problems_per_batch: int = 16
-    """Local: problems sampled together in one engine batch (each with its k samples)."""
+    """Problems per sampler call, which fixes the seeds (rollout.evaluate): locally one engine batch of
+    problems_per_batch * k rows; an endpoint gets them as concurrent requests."""
     device: str = "auto"
     dtype: str = "float32"
     reference: bool = True
@@ -93,8 +97,8 @@ def run_eval(cfg: EvalRunConfig, progress: bool = True) -> dict:
     from r1kit.eval.benchmarks import load_benchmark
     from r1kit.eval.report import markdown_table
 
-    benches = [load_benchmark(name, cfg.data if len(cfg.benchmarks) == 1 else "", cfg.data_dir, cfg.scorer,
-                              cfg.limit, cfg.task_args) for name in cfg.benchmarks]  # bad names fail before any work
+    tasks = [load_benchmark(name, cfg.data if len(cfg.benchmarks) == 1 else "", cfg.data_dir, cfg.scorer,
+                            cfg.task_args) for name in cfg.benchmarks]  # bad names fail before any work
     backend = _backend(cfg)  # a missing model or a dead endpoint also fails before anything is written
     cfg.out = cfg.out or f"runs/eval-{Path(cfg.model).name}"
     out = Path(cfg.out)
@@ -102,8 +106,8 @@ def run_eval(cfg: EvalRunConfig, progress: bool = True) -> dict:
     try:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-        for bench in benches:
-            summaries[bench.name] = evaluate_benchmark(backend, bench, cfg, out / bench.name, progress)
+        for task in tasks:
+            summaries[task.name] = evaluate_benchmark(backend, task, cfg, out / task.name, progress)
     finally:
         backend.close()
     (out / "summary.json").write_text(json.dumps(summaries, indent=2))
@@ -126,58 +130,34 @@ def _backend(cfg: EvalRunConfig):
     return LocalBackend(cfg.model, cfg.template, cfg.device, cfg.dtype)
 
 
-def evaluate_benchmark(backend, bench, cfg: EvalRunConfig, folder: Path, progress: bool = True) -> dict:
-    """Sample what is missing from `folder/samples.jsonl`, then summarise everything on disk."""
-    from r1kit.eval.samples import SampleLog
-    from r1kit.train.progress import StepProgress
+def eval_settings(cfg: EvalRunConfig, k: int):
+    """The evaluator's settings (rollout.evaluate.EvalSettings) of this run with k samples per problem."""
+    from r1kit.rollout.evaluate import EvalSettings
 
-    k = cfg.samples or bench.samples
-    log = SampleLog(folder / "samples.jsonl", bench, k)
-    with StepProgress(len(bench.examples) * k, log.count, enabled=progress, description=bench.name) as bar:
-        def record(example, indices: list[int], completions) -> None:
-            log.write(example, indices, completions)
+    return EvalSettings(samples=k, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
+                        stop=tuple(cfg.stop), seed=cfg.seed, problems_per_batch=cfg.problems_per_batch)
+
+
+def evaluate_benchmark(backend, task, cfg: EvalRunConfig, folder: Path, progress: bool = True) -> dict:
+    """Sample what is missing from `folder/samples.jsonl` through the one evaluator, then summarise
+    everything on disk. k = cfg.samples, else the benchmark's default (eval.benchmarks.default_samples)."""
+    from r1kit.eval.benchmarks import benchmark_examples, default_samples
+    from r1kit.eval.prompts import user_prompt
+    from r1kit.eval.samples import SampleLog
+    from r1kit.progress import StepProgress
+    from r1kit.rollout.evaluate import sample_and_score
+
+    k = cfg.samples or default_samples(task.name)
+    examples = benchmark_examples(task, cfg.limit)
+    log = SampleLog(folder / "samples.jsonl", examples, k, task.scorer)
+    with StepProgress(len(examples) * k, log.count, enabled=progress, description=task.name) as bar:
+        def record(index: int, example, records: list) -> None:
+            log.write(records)
             bar.update(log.count, {"eval/pass@1": log.running_pass_at_1})
 
-        if cfg.base_url:
-            _sample_endpoint(backend, bench, cfg, k, log, record)
-        else:
-            _sample_local(backend, bench, cfg, k, log, record)
-    summary = {"benchmark": bench.name, "model": cfg.model, "scorer": bench.scorer, "temperature": cfg.temperature,
+        sample_and_score(backend, task, examples, eval_settings(cfg, k), missing=log.missing, on_problem=record,
+                         user_text=lambda ex: user_prompt(task, ex, cfg.prompt))
+    summary = {"benchmark": task.name, "model": cfg.model, "scorer": task.scorer, "temperature": cfg.temperature,
                "top_p": cfg.top_p, **log.summary()}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def _request(bench, example, cfg: EvalRunConfig, n: int, seed: int) -> dict:
-    from r1kit.eval.scoring import user_prompt
-
-    return {"messages": [{"role": "user", "content": user_prompt(bench, example, cfg.prompt)}], "n": n,
-            "temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens, "seed": seed,
-            "stop": list(cfg.stop)}
-
-
-def _sample_local(backend, bench, cfg: EvalRunConfig, k: int, log, record) -> None:
-    """Chunks of problems in file order, chunk c sampled with seed (seed, c): a chunk with anything
-    missing is sampled again whole (same seed, same output) and only the missing samples are kept."""
-    size = cfg.problems_per_batch
-    for c in range(0, len(bench.examples), size):
-        chunk = bench.examples[c:c + size]
-        if all(not log.missing(ex) for ex in chunk):
-            continue
-        seed = cfg.seed * 1_000_003 + c // size
-        requests = [_request(bench, ex, cfg, k, seed) for ex in chunk]
-        backend.generate(requests, lambda i, comps: record(chunk[i], list(range(k)), comps))
-
-
-def _sample_endpoint(backend, bench, cfg: EvalRunConfig, k: int, log, record) -> None:
-    """One request per problem for its missing samples; results are written as each request returns."""
-    todo = [(ex, log.missing(ex)) for ex in bench.examples]
-    todo = [(ex, missing) for ex, missing in todo if missing]
-    requests = [_request(bench, ex, cfg, len(missing), cfg.seed * 1_000_003 + i)
-                for i, (ex, missing) in enumerate(todo)]
-
-    def done(i: int, completions) -> None:  # called on this thread, one request at a time
-        ex, missing = todo[i]
-        record(ex, missing, completions)
-
-    backend.generate(requests, done)

@@ -15,19 +15,23 @@ from pathlib import Path
 
 
 class SampleLog:
-    """Samples of one benchmark on disk and in memory, keyed by (problem id, sample index < k)."""
+    """Samples of one benchmark on disk and in memory, keyed by (problem id, sample index < k).
 
-    def __init__(self, path: Path, bench, k: int):
-        self.path, self.bench, self.k = Path(path), bench, k
+    Samples arrive already scored (rollout.evaluate.SampleRecord, by r1kit.verify); this file only keeps them.
+    """
+
+    def __init__(self, path: Path, examples: list, k: int, scorer: str):
+        self.path, self.examples, self.k, self.scorer = Path(path), examples, k, scorer
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        ids = {ex.id for ex in bench.examples}
+        ids = {ex.id for ex in examples}
         self.records: dict[tuple[str, int], dict] = {}
         for rec in _read_complete_lines(self.path):
             key = (str(rec.get("problem_id")), rec.get("sample"))
             if key[0] in ids and isinstance(key[1], int) and 0 <= key[1] < k:
                 self.records.setdefault(key, rec)
         self._file = self.path.open("a", encoding="utf-8")
-        self._correct = sum(bool(r.get("correct")) for r in self.records.values())
+        self._correct = sum(r.get("correct") is True for r in self.records.values())
+        self._scored = sum(r.get("correct") is not None for r in self.records.values())
 
     @property
     def count(self) -> int:
@@ -35,45 +39,57 @@ class SampleLog:
 
     @property
     def running_pass_at_1(self) -> float:
-        return self._correct / max(1, len(self.records))
+        return self._correct / max(1, self._scored)
 
     def missing(self, example) -> list[int]:
         """Sample indices of `example` not yet on disk."""
         return [i for i in range(self.k) if (example.id, i) not in self.records]
 
-    def write(self, example, indices: list[int], completions) -> None:
-        """Score `completions` (filling sample `indices` of `example`) and append the new ones."""
-        from r1kit.eval.scoring import score
+    def write(self, records: list) -> None:
+        """Append the scored samples (SampleRecord) not yet on disk, and flush."""
+        from dataclasses import asdict
 
-        scored = score(self.bench, [c.text for c in completions], [example] * len(completions))
-        for index, c, (answer, correct) in zip(indices, completions, scored):
-            if (example.id, index) in self.records:
+        for r in records:
+            key = (r.problem_id, r.sample)
+            if key in self.records:
                 continue
-            rec = {"problem_id": example.id, "sample": index, "answer": answer, "correct": correct,
-                   "tokens": c.tokens, "finish_reason": c.finish_reason, "completion": c.text,
-                   "reasoning": c.reasoning}
+            rec = asdict(r)
             self._file.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            self.records[(example.id, index)] = rec
-            self._correct += bool(correct)
+            self.records[key] = rec
+            self._correct += r.correct is True
+            self._scored += r.correct is not None
         self._file.flush()
 
     def summary(self) -> dict:
-        """r1kit.eval.metrics.summarize over every problem with samples, plus cons@k by equivalence."""
+        """r1kit.eval.metrics.summarize over every problem with a scored sample, cons@k by verify.equivalent
+        (none for code: programs are not voted on). Unscored samples (the gold cannot be checked) are left
+        out; "unscored" counts the problems left with none."""
         from r1kit.eval.metrics import cons_at_k, summarize
-        from r1kit.eval.scoring import equivalence
 
-        same = equivalence(self.bench)
-        per_problem = []
-        for ex in self.bench.examples:
+        same = None if self.scorer == "code" else _same(self.scorer)
+        per_problem, unscored = [], 0
+        for ex in self.examples:
             recs = [self.records[(ex.id, i)] for i in range(self.k) if (ex.id, i) in self.records]
-            if not recs:
+            scored = [r for r in recs if r.get("correct") is not None]
+            unscored += bool(recs) and not scored
+            if not scored:
                 continue
-            answers, correct = [r["answer"] for r in recs], [bool(r["correct"]) for r in recs]
-            per_problem.append({"correct": correct, "answers": answers, "tokens": [r["tokens"] for r in recs],
-                                "finish": [r["finish_reason"] for r in recs],
+            answers, correct = [r["answer"] for r in scored], [bool(r["correct"]) for r in scored]
+            per_problem.append({"correct": correct, "answers": answers, "tokens": [r["tokens"] for r in scored],
+                                "finish": [r["finish_reason"] for r in scored],
                                 "cons": cons_at_k(answers, correct, same) if same else None})
         self._file.close()
-        return summarize(per_problem)
+        if not per_problem:
+            from r1kit.errors import R1kitError
+
+            raise R1kitError(f"{self.path.parent.name}: no sample could be scored (no gold answer can be checked)")
+        return {**summarize(per_problem), "unscored": unscored}
+
+
+def _same(scorer: str):
+    from r1kit.verify import equivalent
+
+    return lambda pairs: equivalent(scorer, pairs)
 
 
 def _read_complete_lines(path: Path) -> list[dict]:

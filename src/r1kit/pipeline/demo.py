@@ -54,17 +54,16 @@ def grpo_config(cfg: DemoConfig, base_dir: Path, run_dir: Path) -> GRPORunConfig
 
 
 def evaluate_model(path: Path, gcfg: GRPORunConfig) -> "EvalResult":
+    """Held-out pass@1 of the checkpoint at `path` by the run's eval settings: the GRPO loop's own
+    evaluation (train.grpo.evaluate_policy), so this equals the run's step-0 point for the base model."""
     from r1kit.data.tasks import get_task
-    from r1kit.eval import evaluate
     from r1kit.models import load_model, load_tokenizer
     from r1kit.rollout import RolloutEngine
+    from r1kit.train.grpo import evaluate_policy
 
     task = get_task(gcfg.data.task, **gcfg.data.task_args)
     engine = RolloutEngine(load_model(str(path)), load_tokenizer(str(path)))
-    e = gcfg.eval
-    return evaluate(engine, task, task.examples("test", gcfg.data.test_size), template=gcfg.data.template,
-                    samples=e.samples, temperature=e.temperature, top_p=e.top_p, max_new_tokens=e.max_new_tokens,
-                    stop=gcfg.rollout.stop, seed=gcfg.seed)
+    return evaluate_policy(engine, task, task.examples("test", gcfg.data.test_size), gcfg)
 
 
 def run_demo(cfg: DemoConfig) -> dict:

@@ -92,6 +92,8 @@ class EvalConfig:
     max_new_tokens: int = 64
     every: int = 0
     """Evaluate on the test split every N steps (0 = only at the end)."""
+    problems_per_batch: int = 64
+    """Problems sampled per engine batch; with the seed it fixes every sample (r1kit.rollout.evaluate)."""
 
 
 @dataclass
@@ -120,7 +122,8 @@ class GRPORunConfig:
             raise R1kitError(f"rollout.group_size must be >= 2 (GRPO needs a group baseline), got {self.rollout.group_size}")
         for name, value, low in (("steps", self.steps, 1), ("rollout.prompts_per_step", self.rollout.prompts_per_step, 1),
                                  ("rollout.max_new_tokens", self.rollout.max_new_tokens, 1),
-                                 ("grpo.updates_per_batch", self.grpo.updates_per_batch, 1)):
+                                 ("grpo.updates_per_batch", self.grpo.updates_per_batch, 1),
+                                 ("eval.problems_per_batch", self.eval.problems_per_batch, 1)):
             if value < low:
                 raise R1kitError(f"{name} must be >= {low}, got {value}")
         if self.grpo.advantage not in ("grpo", "dr_grpo"):

@@ -6,7 +6,11 @@ The math lives in `r1kit.algo` (pure functions); this file decides when to sampl
 update, log and save. One step = P prompts x G samples, scored, turned into group-relative
 advantages, then `updates_per_batch` (mu) optimizer steps on the same batch with the rollout's
 logprobs as `old_logp` (DeepSeek-R1 eq. 1). With mu = 1 the ratio is 1 and the clip never
-triggers (FIELD-NOTES); the clip matters for mu > 1.
+triggers; the clip matters for mu > 1.
+
+Held-out pass@1 (step 0, every `eval.every` steps, the end) goes through the one evaluator,
+r1kit.rollout.evaluate, which `r1kit eval` also runs: a checkpoint evaluated there with the same
+settings gets the same samples and the same number. train/ never imports eval/ (they are siblings).
 """
 
 import copy
@@ -40,12 +44,6 @@ class Batch:
     def rows(self, idx: torch.Tensor) -> "Batch":
         pick = lambda t: None if t is None else t[idx]
         return Batch(*(pick(getattr(self, f)) for f in self.__dataclass_fields__))
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 class PromptStream:
@@ -129,7 +127,7 @@ def teacher_forced_logp(model, batch: Batch, cfg: GRPORunConfig) -> torch.Tensor
 
 
 def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor) -> dict[str, float]:
-    from r1kit.eval import reasoning_share
+    from r1kit.rollout.evaluate import reasoning_share
 
     lengths = rollout.completion_mask.sum(1).float()                                      # (B,)
     out = {"reward/total_mean": totals.mean().item(), "reward/total_std": totals.std(correction=0).item()}
@@ -167,6 +165,7 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
     from r1kit.data.tasks import get_task
     from r1kit.errors import R1kitError
     from r1kit.models import load_model, load_tokenizer
+    from r1kit.models.device import resolve_device
 
     run_dir = Path(cfg.out_dir)
     ckpt = latest_checkpoint(run_dir) if resume else None
@@ -272,14 +271,28 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
             "tokens_per_s": n_tokens / max(dt, 1e-9), "skipped_update": float(batch is None)}
 
 
-def evaluate_run(run: Run, engine):
-    """Held-out pass@1 of the current policy by the run's eval settings (an r1kit.eval.EvalResult)."""
-    from r1kit.eval import evaluate
+def eval_settings(cfg: GRPORunConfig):
+    """The run's held-out evaluation settings (rollout.evaluate.EvalSettings): `r1kit eval` with the same
+    values (--samples, --temperature, ..., --problems_per_batch) samples and scores exactly the same."""
+    from r1kit.rollout.evaluate import EvalSettings
 
-    e = run.cfg.eval
-    return evaluate(engine, run.task, run.test, template=run.cfg.data.template, samples=e.samples,
-                    temperature=e.temperature, top_p=e.top_p, max_new_tokens=e.max_new_tokens,
-                    stop=run.cfg.rollout.stop, seed=run.cfg.seed)
+    e = cfg.eval
+    return EvalSettings(samples=e.samples, temperature=e.temperature, top_p=e.top_p, max_new_tokens=e.max_new_tokens,
+                        stop=tuple(cfg.rollout.stop), seed=cfg.seed, problems_per_batch=e.problems_per_batch)
+
+
+def evaluate_policy(engine, task, examples: list, cfg: GRPORunConfig):
+    """Held-out pass@1 of `engine`'s model (a rollout.evaluate.EvalResult) through the one evaluator, the
+    problems asked as training asks them (the problem text in cfg.data.template)."""
+    from r1kit.rollout.evaluate import evaluate
+    from r1kit.rollout.sampler import EngineSampler
+
+    return evaluate(EngineSampler(engine, cfg.data.template), task, examples, eval_settings(cfg))
+
+
+def evaluate_run(run: Run, engine):
+    """Held-out pass@1 of the current policy by the run's eval settings."""
+    return evaluate_policy(engine, run.task, run.test, run.cfg)
 
 
 def eval_metrics(res) -> dict[str, float]:
@@ -294,7 +307,7 @@ def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, 
     point instead of evaluating again. The final evaluation is returned as metrics["eval_result"].
     """
     from r1kit.rollout import RolloutEngine
-    from r1kit.train.progress import StepProgress
+    from r1kit.progress import StepProgress
 
     run = setup_run(cfg, resume)
     engine = RolloutEngine(run.model, run.tokenizer)

@@ -1,4 +1,8 @@
-"""A progress bar with ETA for training loops (rich), quiet when disabled or not a terminal."""
+"""A progress bar with ETA (rich), quiet when disabled or not a terminal.
+
+A base module (beside config.py and errors.py) because training and evaluation both show one and
+neither may import the other. `rich` loads with this module, which only train/ and eval/ import.
+"""
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
