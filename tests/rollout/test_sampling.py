@@ -80,3 +80,30 @@ def test_rejection_path_samples_the_exact_nucleus_distribution(top_p):
     tokens, _ = _draw(probs.log()[None], 1.0, top_p, 20000, seed=3)
     freq = torch.bincount(tokens, minlength=12).float() / 20000
     assert torch.allclose(freq, expected, atol=0.015)
+
+
+def test_top_logprobs_hand_computed():
+    logits = torch.tensor([[1.0, 2.0, 5.0, 2.0]]).log()  # probs 0.1, 0.2, 0.5, 0.2 at T = 1
+    values, ids = sampling.top_logprobs(logits, 1.0, 1)
+    assert ids.tolist() == [[2]] and values.item() == pytest.approx(math.log(0.5), abs=1e-6)
+    values, ids = sampling.top_logprobs(logits, 0.5, 3)  # T = 0.5: probs ∝ 1, 4, 25, 4
+    assert ids[0, 0] == 2 and set(ids[0, 1:].tolist()) == {1, 3}
+    assert values[0].tolist() == pytest.approx([math.log(25 / 34), math.log(4 / 34), math.log(4 / 34)], abs=1e-6)
+    values, _ = sampling.top_logprobs(logits, 0.0, 1)  # greedy: the T = 1 distribution
+    assert values.item() == pytest.approx(math.log(0.5), abs=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7, 1.3])
+def test_top_logprobs_rank_the_distribution_sample_tokens_reports(temperature):
+    """The alternatives come from log_softmax(logits / T) before top-p, the distribution of the sampled logp:
+    where the sampled token ranks in the top k, its value there is exactly its logp."""
+    torch.manual_seed(0)
+    logits = torch.randn(64, 40) * 3
+    tokens, logp = sample_tokens(logits, temperature, 0.8, torch.Generator().manual_seed(1))
+    values, ids = sampling.top_logprobs(logits, temperature, 5)  # (64, 5)
+    ref = torch.log_softmax(logits / (temperature or 1.0), -1)
+    assert (values[:, :-1] >= values[:, 1:]).all() and torch.equal(values, ref.gather(1, ids))
+    assert torch.allclose(values, ref.topk(5, dim=-1).values)
+    hits = ids == tokens[:, None]  # (64, 5)
+    assert hits.any(dim=1).sum() >= 32  # most draws rank in the top 5 of 40
+    assert torch.equal(values[hits], logp[hits.any(dim=1)])

@@ -107,7 +107,8 @@ def test_stream_framing(served):
 
 
 def test_stop_sequences(served):
-    served.fake.script = ["reason with END in it", "</think>", "The ans", "wer E", "ND is here"]
+    # a long tail after the stop string: the slot must be given back before the script could end on its own
+    served.fake.script = ["reason with END in it", "</think>", "The ans", "wer E", "ND is here", " and on" * 500]
     resp = served.client().chat.completions.create(model=MODEL, messages=CHAT, stop=["zzz", "END"])
     assert resp.choices[0].message.content == "The answer "
     assert resp.choices[0].finish_reason == "stop"

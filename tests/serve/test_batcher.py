@@ -295,6 +295,38 @@ def test_seeded_rows_sampled_together_each_equal_its_engine_output(qwen2, make_b
     assert len(set(map(tuple, got))) == 4
 
 
+def test_logprobs_are_the_engine_logp_and_only_for_rows_that_ask(qwen2, make_batcher, monkeypatch):
+    """Stream.logprobs[i] holds the i-th token's logprob exactly as RolloutEngine records it (log_softmax(logits
+    / T), before top-p) and its k most likely alternatives; a row that does not ask gets nothing computed."""
+    from r1kit.rollout import sampling
+
+    model, tokenizer = qwen2
+    batcher = make_batcher(model, tokenizer)
+    reqs = [Request(prompt(3 + i, i), max_tokens=10, temperature=0.8, top_p=0.9, seed=30 + i, logprobs=k)
+            for i, k in enumerate([None, 0, 4])]
+    streams = [batcher.submit(r) for r in reqs]  # one sampling group: the rows that ask and the one that does not
+    got = [collect(s) for s in streams]
+    for r, s, ids in zip(reqs, streams, got):
+        rollout = RolloutEngine(model, tokenizer).generate([r.prompt_ids], SamplingParams(
+            max_new_tokens=10, temperature=0.8, top_p=0.9, seed=r.seed))
+        mask = rollout.completion_mask[0].bool()
+        assert ids == rollout.completion_ids[0][mask].tolist()
+        if r.logprobs is None:
+            assert s.logprobs == []
+            continue
+        assert len(s.logprobs) == len(ids) and all(len(e.top) == r.logprobs for e in s.logprobs)
+        assert torch.allclose(torch.tensor([e.logprob for e in s.logprobs]), rollout.logp[0][mask], atol=1e-5)
+        for e in s.logprobs:
+            assert [lp for _, lp in e.top] == sorted((lp for _, lp in e.top), reverse=True)
+
+    def no_topk(*args):
+        raise AssertionError("top_logprobs computed for a request that did not ask")
+
+    monkeypatch.setattr(sampling, "top_logprobs", no_topk)
+    plain = [batcher.submit(Request(prompt(4, 9), max_tokens=6, temperature=t, seed=1)) for t in (0.0, 0.8)]
+    assert all(len(collect(s)) == 6 and s.finish_reason == "length" and s.logprobs == [] for s in plain)
+
+
 def test_close_ends_everything_and_the_thread_exits(qwen2, make_batcher):
     batcher = make_batcher(*qwen2, max_batch=2)
     streams = [batcher.submit(Request(prompt(4, i), max_tokens=900)) for i in range(4)]
