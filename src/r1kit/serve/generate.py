@@ -2,7 +2,7 @@
 
     streams = submit(batcher, prompts, sampling, context)      # APIError 429 / 400 before any byte is sent
     run = Run(streams, [ChoiceText(...) for _ in streams])
-    async for event in run.events(): ...                      # Event(index, reasoning, content, finish)
+    async for event in run.events(): ...                      # Event(index, reasoning, content, finish, logprobs)
     run.cancel()                                               # idempotent; frees the batcher slots
 
 Each choice has its own pump task (stream.aget -> ChoiceText -> queue); `events` merges them in
