@@ -87,7 +87,8 @@ def _cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
         cons = s.get("cons@k")
         print(f"{name}: pass@1 {100 * s['pass@1']['mean']:.1f} ± {100 * s['pass@1']['stderr']:.1f}"
               + (f", cons@{s['samples_per_problem']['max']} {100 * cons['mean']:.1f}" if cons else "")
-              + f" ({s['n_problems']} problems x {s['samples_per_problem']['max']} samples)")
+              + f" ({s['n_problems']} problems x {s['samples_per_problem']['max']} samples)"
+              + (f"; {s['unscored']} left out: their gold answer cannot be checked" if s.get("unscored") else ""))
     print(f"table: {cfg.out}/table.md")
     return 0
 

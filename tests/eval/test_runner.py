@@ -112,3 +112,22 @@ def test_bad_input_is_a_one_line_error(tmp_path, tiny_model_dir):
     with pytest.raises(R1kitError, match="--model is required"):
         EvalRunConfig(benchmarks=["aime24"])
     assert not (tmp_path / "x").exists()  # nothing written before the input is known good
+
+
+def test_unscored_problem_is_left_out_and_counted(tmp_path, monkeypatch, verifier_pool):
+    """A gold verify cannot check (Verdict.score None) leaves its problem out of pass@1, counted as unscored."""
+    import r1kit.verify
+    from r1kit.eval.benchmarks import load_benchmark
+    from r1kit.verify import Verdict
+
+    data = tmp_path / "b.jsonl"
+    data.write_text('{"id": "p1", "problem": "half", "answer": "1/2"}\n{"id": "p2", "problem": "three", "answer": "3"}\n')
+    script = {"half": ["\\boxed{1/2}", "\\boxed{7}"], "three": ["\\boxed{3}", "\\boxed{3}"]}
+    monkeypatch.setattr(r1kit.verify, "score", lambda task, comps, exs, think_open=False: [
+        Verdict(c, None if ex.id == "p2" else float(c == "\\boxed{1/2}")) for c, ex in zip(comps, exs)])
+    cfg = EvalRunConfig(model="scripted", benchmarks=[str(data)], scorer="math", samples=2, base_url="http://unused")
+    s = evaluate_benchmark(ScriptedBackend(script), load_benchmark(str(data), scorer="math"), cfg, tmp_path / "o",
+                           progress=False)
+    assert s["unscored"] == 1 and s["n_problems"] == 1 and s["pass@1"]["mean"] == 0.5
+    recs = lines(tmp_path / "o" / "samples.jsonl")
+    assert [r["correct"] for r in recs if r["problem_id"] == "p2"] == [None, None]
