@@ -76,7 +76,7 @@ def test_endpoint_sampler_is_asked_only_for_missing():
     sample_and_score(sampler, TASK, EXAMPLES, EvalSettings(samples=4, problems_per_batch=2, seed=1),
                      missing=lambda ex: want.get(ex.id, []), on_problem=lambda i, ex, recs: got.append((i, recs)))
     assert [[(r["messages"][0]["content"], r["n"], r["seed"]) for r in c] for c in sampler.calls] == [
-        [(EXAMPLES[0].problem, 1, SEED_STRIDE)], [(EXAMPLES[3].problem, 2, SEED_STRIDE + 1)]]
+        [(EXAMPLES[0].problem, 1, SEED_STRIDE), (EXAMPLES[3].problem, 2, SEED_STRIDE + 1)]]  # one call, chunk seeds
     assert [(i, [r.sample for r in recs]) for i, recs in got] == [(0, [2]), (3, [0, 1])]
 
 

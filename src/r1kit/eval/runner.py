@@ -68,8 +68,8 @@ class EvalRunConfig:
     retry_backoff: float = 1.0
     """Endpoint: the first retry's wait in seconds (doubling each time, capped at 60 s)."""
     problems_per_batch: int = 16
-    """Problems per sampler call, which fixes the seeds (rollout.evaluate): locally one engine batch of
-    problems_per_batch * k rows; an endpoint gets them as concurrent requests."""
+    """Problems sampled together, which fixes the seeds (rollout.evaluate): locally one engine batch of
+    problems_per_batch * k rows; an endpoint is sent a request per problem, `concurrency` at a time."""
     device: str = "auto"
     dtype: str = "float32"
     reference: bool = True

@@ -10,10 +10,11 @@ It lives in rollout/ because it is sampling plus scoring: train/ and eval/ both 
 neither may import the other (docs/ARCHITECTURE.md, "Layers").
 
 The rule (DeepSeek-R1, arXiv 2501.12948, §3 "Evaluation Setup": k samples, pass@1 = mean accuracy):
-  1. problems in order, in chunks of `problems_per_batch`: chunk j = examples[j*size : (j+1)*size] is ONE
-     sampler call in which every problem asks k samples with seed = seed * 1_000_003 + j;
-  2. a sampler with `whole_batches` (the local engine: one generator for the call) samples a chunk with
-     anything missing again whole and keeps the missing samples; an endpoint is asked only for them;
+  1. problems in order, in chunks of `problems_per_batch`: in chunk j = examples[j*size : (j+1)*size] every
+     problem asks k samples with seed = seed * 1_000_003 + j;
+  2. a sampler with `whole_batches` (the local engine: one generator per call) samples each chunk in one
+     call, again whole when anything in it is missing, and keeps the missing samples; an endpoint
+     (independent requests) is asked only for the missing samples;
   3. each sample is scored by `verify.score(task, ..., think_open=sampler.think_open)`; think_open means
      the rendered prompt ended inside an opened <think> (the R1 chat form).
 So (checkpoint, settings, problems) fixes every sample, whichever caller asks.
@@ -97,33 +98,40 @@ def sample_and_score(sampler: Sampler, task, examples: list, s: EvalSettings, *,
 
     user_text(example) -> the user turn (default: the problem text, as training prompts it);
     missing(example) -> sample indices still wanted (default all k; `r1kit eval`'s resume passes what
-    is not on disk). Only wanted samples reach on_problem."""
-    from r1kit.verify import score
-
+    is not on disk). Only wanted samples reach on_problem. A whole-batch sampler gets one call per
+    chunk; an endpoint gets every chunk's requests (seeded by their chunk) in one call, so that its
+    `concurrency` requests stay in flight across chunk boundaries."""
     user_text = user_text or (lambda ex: ex.problem)
     missing = missing or (lambda ex: list(range(s.samples)))
-    size = s.problems_per_batch
+    size, whole = s.problems_per_batch, sampler.whole_batches
+    asks, requests = [], []
     for j, start in enumerate(range(0, len(examples), size)):
         wanted = [(start + i, ex, missing(ex)) for i, ex in enumerate(examples[start:start + size])]
-        if sampler.whole_batches and not any(w for _, _, w in wanted):
-            continue
-        asks = wanted if sampler.whole_batches else [a for a in wanted if a[2]]
-        seed = s.seed * SEED_STRIDE + j
-        requests = [_request(user_text(ex), s, s.samples if sampler.whole_batches else len(w), seed)
-                    for _, ex, w in asks]
+        wanted = [a for a in wanted if a[2]] if not whole else wanted if any(a[2] for a in wanted) else []
+        asks += wanted
+        requests += [_request(user_text(ex), s, s.samples if whole else len(w), s.seed * SEED_STRIDE + j)
+                     for _, ex, w in wanted]
+        if whole and requests:
+            _ask(sampler, task, asks, requests, on_problem)
+            asks, requests = [], []
+    if requests:
+        _ask(sampler, task, asks, requests, on_problem)
 
-        def done(i: int, completions: list, asks=asks) -> None:
-            index, ex, w = asks[i]
-            if sampler.whole_batches:
-                completions = [completions[k] for k in w]
-            if not w:
-                return
-            verdicts = score(task, [c.text for c in completions], [ex] * len(completions),
-                             think_open=sampler.think_open)
-            on_problem(index, ex, [_record(ex, k, c, v) for k, c, v in zip(w, completions, verdicts)])
 
-        if requests:
-            sampler.generate(requests, done)
+def _ask(sampler: Sampler, task, asks: list, requests: list[dict], on_problem) -> None:
+    """One sampler call; each problem's completions (the wanted ones) scored by verify as they arrive."""
+    from r1kit.verify import score
+
+    def done(i: int, completions: list) -> None:
+        index, ex, wanted = asks[i]
+        if sampler.whole_batches:
+            completions = [completions[k] for k in wanted]
+        if not wanted:
+            return
+        verdicts = score(task, [c.text for c in completions], [ex] * len(completions), think_open=sampler.think_open)
+        on_problem(index, ex, [_record(ex, k, c, v) for k, c, v in zip(wanted, completions, verdicts)])
+
+    sampler.generate(requests, done)
 
 
 def _request(text: str, s: EvalSettings, n: int, seed: int) -> dict:
