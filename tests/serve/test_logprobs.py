@@ -57,7 +57,8 @@ def test_completion_top_logprobs_add_the_sampled_token(tokenizer):
         "tokens": ["c", "a"], "token_logprobs": [-3.0, -0.7],
         "top_logprobs": [{"a": -0.5, "b": -1.0, "c": -3.0}, {"a": -0.7}], "text_offset": [0, 1]}
     assert chat_logprobs(texts, tokens[1:]) == {"refusal": None, "content": [
-        {"token": "a", "logprob": -0.7, "bytes": [97], "top_logprobs": [{"token": "a", "logprob": -0.7, "bytes": [97]}]}]}
+        {"token": "a", "logprob": -0.7, "bytes": [97],
+         "top_logprobs": [{"token": "a", "logprob": -0.7, "bytes": [97]}]}]}
 
 
 # ---- through the server (scripted batcher: logprob -0.1 * (position + 1), the sampled token ranked first) ----
@@ -91,7 +92,8 @@ def test_chat_logprobs_cover_every_generated_token(served, tokenizer):
 
 def test_chat_logprobs_default_to_no_alternatives_and_cost_nothing_unasked(served):
     resp = chat(served, logprobs=True)
-    assert served.fake.requests[-1].logprobs == 0 and all(e.top_logprobs == [] for e in resp.choices[0].logprobs.content)
+    assert served.fake.requests[-1].logprobs == 0
+    assert all(e.top_logprobs == [] for e in resp.choices[0].logprobs.content)
     resp = chat(served)
     assert served.fake.requests[-1].logprobs is None and resp.choices[0].logprobs is None
     raw = httpx.post(f"{served.url}/v1/chat/completions", json={"messages": CHAT, "stream": True}).text
