@@ -1,4 +1,5 @@
 """The chat page in real headless Chromium (Playwright): reasoning and answer stream in; DeepThink off; stop.
+Then a real demo-architecture model served by `r1kit serve` answers sums on the page.
 
 Needs Debian's chromium (/usr/bin/chromium, or $R1KIT_CHROMIUM) and the playwright package; skipped
 otherwise. A screenshot of the page goes to the test's tmp dir (path printed) and /tmp/r1kit-chat-page.png.
@@ -6,6 +7,10 @@ otherwise. A screenshot of the page goes to the test's tmp dir (path printed) an
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +106,64 @@ def test_page_with_an_api_key(tokenizer, browser):
     finally:
         page.close()
         stop_served(served)
+
+
+# ---- a real model through `r1kit serve` (issue 9: the demo model answered "cccc…02012</answer>") ----
+
+@pytest.fixture(scope="module")
+def demo_model(tmp_path_factory, one_thread):
+    """The demo's base model (GPT-2 tiny, r1kit tokenizer, SFT behind the R1-Zero prompt), cut down to
+    8 two-digit sums learnt with worked steps: 100 steps, ~10 s. It answers those sums right at the
+    page's temperature 0.6 (32/32 measured) in the prompt form it was trained on, and 0/32 when given
+    the tokenizer's default chat form instead, so a right answer here shows the template agreed."""
+    from r1kit.data.tasks import get_task
+    from r1kit.pipeline.base_model import BaseModelConfig, build_base_model
+
+    cfg = BaseModelConfig(digits=2, n_examples=8, learn_steps=100, learn_share=1.0, pretrain_steps=0, batch_size=8)
+    path = build_base_model(cfg, tmp_path_factory.mktemp("demo") / "base", log=lambda *_: None)
+    return path, get_task("arithmetic", digits=cfg.digits, seed=cfg.seed).examples("train", cfg.n_examples)
+
+
+def start_r1kit_serve(model: Path) -> tuple[subprocess.Popen, str, Path]:
+    """`r1kit serve MODEL` on a free local port, as a user starts it (no template flag); waits for /health."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = model.parent / "serve.log"
+    cmd = [sys.executable, "-c", "from r1kit.cli import main; raise SystemExit(main())", "serve", "--model", str(model),
+           "--port", str(port), "--threads", "1", "--served-name", "demo"]
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc, url, log
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"r1kit serve did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
+def test_demo_model_served_answers_sums_with_reasoning(demo_model, browser):
+    path, examples = demo_model
+    proc, url, log = start_r1kit_serve(path)
+    page = browser.new_page()
+    try:
+        page.goto(url + "/")
+        page.locator("#model").filter(has_text="demo").wait_for(timeout=10_000)
+        for ex in examples[:3]:
+            page.click("#clear")  # one question per conversation, as the model was trained
+            bubble = ask(page, ex.problem)  # "What is 27 + 59?"
+            reasoning, shown = bubble.locator(".reasoning-text"), bubble.inner_text()
+            assert reasoning.count() == 1 and reasoning.inner_text().startswith("column by column:"), shown
+            assert bubble.locator(".answer").inner_text() == f"<answer>{ex.answer}</answer>", shown
+        assert "chat prompts: the r1_zero prompt it was trained on" in log.read_text()  # the start-up line
+    finally:
+        page.close()
+        proc.terminate()
+        proc.wait(10)

@@ -5,6 +5,10 @@
 
 The port is bound before the model loads, so a port already in use fails at once with a one-line
 R1kitError; uvicorn then serves on that very socket (no window for another process to take it).
+
+Chat requests are rendered with the checkpoint's own chat template. A checkpoint r1kit trained on the
+R1-Zero (or a custom) prompt records that prompt there (r1kit.models.save_model), so it is served in
+the form it learned with no flag; the start-up line names the recorded template.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | 
     import torch
     import uvicorn
 
+    from r1kit.data.templates import recorded_template
     from r1kit.models import load_model, load_tokenizer
     from r1kit.serve.app import create_app
     from r1kit.serve.batcher import Batcher
@@ -72,9 +77,11 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | 
         try:
             app = create_app(batcher, tokenizer, model_name=model_name or str(model), api_key=api_key)
             where = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+            recorded = recorded_template(getattr(tokenizer, "chat_template", None))
+            prompt = f"the {recorded} prompt it was trained on" if recorded else "its chat template"
             print(f"r1kit serve: {model_name or model} on http://{where}:{port}/ (OpenAI API at /v1, "
-                  f"context {batcher.context}, max batch {max_batch}{', api key required' if api_key else ''})",
-                  file=sys.stderr, flush=True)
+                  f"context {batcher.context}, max batch {max_batch}{', api key required' if api_key else ''}; "
+                  f"chat prompts: {prompt})", file=sys.stderr, flush=True)
             config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
             uvicorn.Server(config).run(sockets=[sock])
         finally:
