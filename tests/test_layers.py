@@ -56,8 +56,8 @@ def imports(source: str, module: str, is_package: bool) -> list[tuple[int, str]]
             if node.level:  # relative: from . / .. import x
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            if base == "r1kit":  # from r1kit import algo, errors -> each names a module
-                found += [(node.lineno, f"r1kit.{a.name}") for a in node.names]
+            if base == "r1kit":  # from r1kit import algo, __version__ -> a submodule, or the package itself
+                found += [(node.lineno, f"r1kit.{a.name}" if _is_module(a.name) else "r1kit") for a in node.names]
             else:
                 found.append((node.lineno, base))
         elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
@@ -66,12 +66,19 @@ def imports(source: str, module: str, is_package: bool) -> list[tuple[int, str]]
     return [(line, m) for line, m in found if m == "r1kit" or m.startswith("r1kit.")]
 
 
+def _is_module(name: str) -> bool:
+    return (SRC / name).is_dir() or (SRC / f"{name}.py").is_file()
+
+
 def violations(source: str, path: str, module: str, is_package: bool = False) -> list[str]:
     """One line per import that goes up a layer or sideways to a sibling."""
     src_unit, out = unit_of(module), []
     for line, target in imports(source, module, is_package):
         dst_unit = unit_of(target)
-        if dst_unit == src_unit or dst_unit not in RANK or src_unit not in RANK:
+        if dst_unit == src_unit:
+            continue
+        if dst_unit not in RANK or src_unit not in RANK:
+            out.append(f"{path}:{line} imports {target}: {src_unit} -> {dst_unit}, a package with no layer")
             continue
         if RANK[dst_unit] > RANK[src_unit]:
             out.append(f"{path}:{line} imports {target}: {src_unit} (layer {RANK[src_unit]}) -> {dst_unit} "
@@ -116,6 +123,8 @@ def test_algo_imports_only_torch():
     ("from r1kit.rollout.evaluate import evaluate", "r1kit.train.grpo", None),
     ("from . import metrics", "r1kit.eval.runner", None),
     ("from r1kit.errors import R1kitError", "r1kit.sandbox.runner", None),
+    ("from r1kit import __version__", "r1kit.pipeline.demo", None),
+    ("import r1kit.nowhere", "r1kit.train.grpo", "no layer"),
 ])
 def test_checker_sees_every_kind_of_import(source, module, expected):
     found = violations(source, "x.py", module)
