@@ -84,7 +84,8 @@ def violations(source: str, path: str, module: str, is_package: bool = False) ->
             out.append(f"{path}:{line} imports {target}: {src_unit} (layer {RANK[src_unit]}) -> {dst_unit} "
                        f"(layer {RANK[dst_unit]}) goes upward")
         elif RANK[dst_unit] == RANK[src_unit]:
-            out.append(f"{path}:{line} imports {target}: {src_unit} -> {dst_unit} are siblings (layer {RANK[src_unit]})")
+            out.append(f"{path}:{line} imports {target}: {src_unit} -> {dst_unit} are siblings "
+                       f"(layer {RANK[src_unit]})")
     return out
 
 

@@ -42,7 +42,8 @@ def grpo_cfg(path, out) -> GRPORunConfig:
         data=DataConfig(task="arithmetic", task_args={"digits": 2}, template="r1_zero", train_size=20,
                         test_size=N_PROBLEMS),
         rollout=RolloutConfig(prompts_per_step=2, group_size=2, max_new_tokens=MAX_TOKENS, stop=["</answer>"]),
-        eval=EvalConfig(samples=K, temperature=0.6, top_p=0.95, max_new_tokens=MAX_TOKENS, every=1, problems_per_batch=4),
+        eval=EvalConfig(samples=K, temperature=0.6, top_p=0.95, max_new_tokens=MAX_TOKENS, every=1,
+                        problems_per_batch=4),
         steps=1, seed=SEED, out_dir=str(out), save_every=0)
 
 
@@ -80,6 +81,8 @@ def test_chunking_is_part_of_the_rule(checkpoint, tmp_path, one_thread):
     cfg = eval_cfg(checkpoint, tmp_path / "b")
     cfg.problems_per_batch = 3
     b = run_eval(cfg, progress=False)["arithmetic"]
-    texts = lambda d: [json.loads(x)["completion"] for x in (d / "arithmetic" / "samples.jsonl").read_text().splitlines()]  # noqa: E731
+    def texts(out):
+        return [json.loads(x)["completion"] for x in (out / "arithmetic" / "samples.jsonl").read_text().splitlines()]
+
     assert texts(tmp_path / "a") != texts(tmp_path / "b")
     assert a["n_problems"] == b["n_problems"] == N_PROBLEMS

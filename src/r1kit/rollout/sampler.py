@@ -29,8 +29,7 @@ class EngineSampler:
         self.engine, self.template, self.tokenizer = engine, template, engine.tokenizer
         self.context = int(getattr(engine.model.config, "max_position_embeddings", 0) or 0)
         probe = render_prompt("1 + 1", template, self.tokenizer)
-        self.think_open = probe.rfind("<think>") > probe.rfind("</think>")
-        """Whether a rendered prompt ends inside an opened <think> block (the chat form)."""
+        self.think_open = probe.rfind("<think>") > probe.rfind("</think>")  # prompts end inside <think> (chat)
 
     def generate(self, requests: list[dict], on_done: Callable[[int, list], None] | None = None) -> list[list]:
         """Sample every request in one engine batch; requests[0]'s settings and seed apply to all."""

@@ -13,7 +13,6 @@ r1kit.rollout.evaluate, which `r1kit eval` also runs: a checkpoint evaluated the
 settings gets the same samples and the same number. train/ never imports eval/ (they are siblings).
 """
 
-import copy
 import random
 import time
 from dataclasses import dataclass
