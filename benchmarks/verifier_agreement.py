@@ -13,9 +13,10 @@ each (gold, prediction) pair and are compared with the case's expected label:
   a hard deadline), the path the accuracy reward and `r1kit eval` take. A None score (gold not
   parsable) counts as "not equal".
 
-A few cases expect a result under a non-default option (strict=False, allow_set_relation_comp=True,
-a rounding precision other than 6, expr-only extraction); they are kept, and marked in the per-test
-table's `options` column. Categories: one table per test function, one per kind of prediction named
+Some cases expect a result under a non-default option of the test (strict=False,
+allow_set_relation_comp=True, a rounding precision other than 6, LaTeX-only or expression-only
+extraction); they are kept, counted in the per-test table's `options` column, and left out of the
+last row ("cases labelled under default options"). Categories: one table per test function, one per kind of prediction named
 in issue 9 (a case can fall into several kinds, or none).
 """
 
@@ -100,7 +101,7 @@ def _case(test: str, row: dict, call_options: dict) -> Case | None:
         return None
     options = {**call_options, **{k: v for k, v in row.items() if k not in ("gold", "pred", "expected", "result")}}
     options = {k: v for k, v in options.items() if k in _DEFAULTS and v != _DEFAULTS[k]
-               or k == "match_types" and "latex" not in v}
+               or k == "match_types" and v != ["latex", "expr"]}
     return Case(test, str(row["gold"]), str(row["pred"]), int(expected), options)
 
 
@@ -182,7 +183,8 @@ def report(cases: list[Case], raw, ours, raw_s: float, ours_s: float, stats: dic
         by_test.setdefault(case.test, []).append(i)
         for kind in kinds(case) or ["none of these"]:
             by_kind.setdefault(kind, []).append(i)
-    everything = {"all cases": list(range(len(cases)))}
+    everything = {"all cases": list(range(len(cases))),
+                  "cases labelled under default options": [i for i, c in enumerate(cases) if not c.options]}
 
     def options(idx):
         marked = sum(bool(cases[i].options) for i in idx)

@@ -82,10 +82,20 @@ KEPT_FIXES = [
 ]
 
 
+WORDS_IN_ANSWERS = [  # in math mode the letters of a word become a product
+    ("<answer>18 dollars</answer>", "18", 1.0),
+    ("<answer>19 dollars</answer>", "18", 0.0),
+    ("The final answer is: the largest n is 34", "34", 1.0),
+    ("\\boxed{\\text{Evelyn}}", "\\text{Evelyn}", 1.0),
+    ("<answer>odd</answer>", "\\text{odd}", 1.0),
+    ("\\boxed{2 \\sin x \\cos x}", "\\sin 2x", 1.0),
+]
+
+
 @pytest.mark.parametrize("cases", [FREE_TEXT_CASES, SEVERAL_BOXED, THOUSANDS, DECIMALS_IN_STRUCTURES, MAGNITUDES,
-                                   KEPT_FIXES],
+                                   KEPT_FIXES, WORDS_IN_ANSWERS],
                          ids=["free-text", "several-boxed", "thousands", "decimals-in-structures", "magnitudes",
-                              "kept-fixes"])
+                              "kept-fixes", "words"])
 def test_category(verifier_pool, cases):
     got = scores(cases)
     assert [(text[-60:], gold, s) for (text, gold, want), s in zip(cases, got) if s != want] == []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -249,6 +250,10 @@ def _limit_memory(memory_mb: int) -> None:
 
 
 FREE_TEXT = "[free text] "  # prefix of a completion tail that Math-Verify's own extraction reads (math.py)
+# A word of prose: 3+ letters, not a LaTeX command (\\frac) nor a function name written plainly (sin x).
+_WORD = re.compile(r"(?<![\\A-Za-z])(?!(?:sin|cos|tan|cot|sec|csc|log|exp|max|min|gcd|lcm|mod|deg|arc\w+|sqrt)"
+                   r"(?![A-Za-z]))[A-Za-z]{3,}(?![A-Za-z])")
+_NAMED_ARGUMENT = re.compile(r"\\(?:begin|end|operatorname|math[a-z]{2,4})\{[^{}]{0,40}\}")
 REL_TOL = 1e-5  # two numbers that Math-Verify calls equal must also agree to this relative difference
 
 
@@ -283,10 +288,8 @@ def _equal(gold: list, pred: list) -> bool:
     if not verify(gold, pred, timeout_seconds=None):
         return False
     values = [(g, p) for g in gold for p in pred if not isinstance(g, str) and not isinstance(p, str)]
-    for g, p in values:
-        if verify([g], [p], timeout_seconds=None):
-            return _numbers_agree(g, p)
-    return True  # equal by their extracted strings, not as values
+    # A pair whose numbers disagree vetoes only if it is a pair Math-Verify matched (checked last: rare).
+    return not any(not _numbers_agree(g, p) and verify([g], [p], timeout_seconds=None) for g, p in values)
 
 
 def _numbers_agree(a, b, depth: int = 0) -> bool:
@@ -315,18 +318,28 @@ def _is_container(value) -> bool:
 
 
 def _parse(text: str) -> list:
-    """A bare answer in math mode (else as it is); a FREE_TEXT tail through Math-Verify's extraction."""
+    """A FREE_TEXT tail through Math-Verify's extraction; a bare answer in math mode, else as it is.
+
+    An answer with a word in it ("18 dollars", "the largest n is 34") is read as text first: in
+    math mode its letters become a product (measured: "$18 dollars$" does not verify against 18).
+    """
     from math_verify import parse
 
     if text.startswith(FREE_TEXT):
         return parse(text[len(FREE_TEXT) :], parsing_timeout=None)
-    return parse(_as_math(text), parsing_timeout=None) or parse(text, parsing_timeout=None)
+    as_math = parse(_as_math(text), parsing_timeout=None) if not _has_word(text) else []
+    return as_math or parse(text, parsing_timeout=None) or parse(_as_math(text), parsing_timeout=None)
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse_gold(gold: str) -> tuple:
     """Parsed gold, cached: a dataset's golds recur across G samples, epochs and evaluations."""
     return tuple(_parse(gold))
+
+
+def _has_word(text: str) -> bool:
+    """A word of prose in `text`, outside environment and operator names (\\begin{pmatrix})."""
+    return _WORD.search(_NAMED_ARGUMENT.sub(" ", text)) is not None
 
 
 def _as_math(text: str) -> str:
