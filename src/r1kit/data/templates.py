@@ -1,6 +1,8 @@
 """Prompt templates and completion parsing for the R1 tag format.
 
     render_prompt("What is 2 + 3?")          # DeepSeek-R1 report, Table 1 (R1-Zero template)
+    render_chat(messages, tokenizer)         # the chat template; the response opens "<think>\n"
+    chat_template_for("r1_zero")             # that template as a chat template, for a checkpoint to carry
     parse_completion(" <think>\\n2+3+0=5\\n</think> <answer>5</answer>")
         # Parsed(reasoning='2+3+0=5', answer='5', think_closed=True)
 

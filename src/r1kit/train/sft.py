@@ -3,7 +3,9 @@
 Used to pretrain the demo's tiny base model, and by the R1 recipe's cold start and distillation
 stages. Batches group examples of similar length (padding to the longest example of a random
 batch doubled the time in the prototype), and the prompt prefix a batch shares (the
-R1-Zero template) is computed once per batch (train/forward.py).
+R1-Zero template) is computed once per batch (train/forward.py). Save the result with
+`r1kit.models.save_model(model, tokenizer, out, template=...)`, naming the template the pairs were
+rendered with, so the checkpoint carries its prompt form as its chat template.
 """
 
 import random
