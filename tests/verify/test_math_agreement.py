@@ -89,6 +89,8 @@ WORDS_IN_ANSWERS = [  # in math mode the letters of a word become a product
     ("\\boxed{\\text{Evelyn}}", "\\text{Evelyn}", 1.0),
     ("<answer>odd</answer>", "\\text{odd}", 1.0),
     ("\\boxed{2 \\sin x \\cos x}", "\\sin 2x", 1.0),
+    ("\\boxed{3, 5, \\text{ and } 9}", "3, 5, and 9", 1.0),  # a connective is no prose: still a set
+    ("\\boxed{7:32}", "S_{ABCD}:S=7:32", 1.0),  # nor are the letters of a name
 ]
 
 

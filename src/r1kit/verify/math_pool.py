@@ -250,9 +250,11 @@ def _limit_memory(memory_mb: int) -> None:
 
 
 FREE_TEXT = "[free text] "  # prefix of a completion tail that Math-Verify's own extraction reads (math.py)
-# A word of prose: 3+ letters, not a LaTeX command (\\frac) nor a function name written plainly (sin x).
-_WORD = re.compile(r"(?<![\\A-Za-z])(?!(?:sin|cos|tan|cot|sec|csc|log|exp|max|min|gcd|lcm|mod|deg|arc\w+|sqrt)"
-                   r"(?![A-Za-z]))[A-Za-z]{3,}(?![A-Za-z])")
+# Prose in an answer: a unit after a number ("18 dollars") or two words in a row ("the largest n is").
+# Not LaTeX commands (\frac), nor function names and connectives written plainly (sin x, 2 and 3).
+_NOT_PROSE = r"(?:sin|cos|tan|cot|sec|csc|log|ln|exp|max|min|gcd|lcm|mod|deg|arc[a-z]+|sqrt|pi|and|or)(?![A-Za-z])"
+_PROSE = re.compile(rf"\d\s*(?!{_NOT_PROSE})[A-Za-z]{{3,}}(?![A-Za-z])"
+                    rf"|(?<![\\A-Za-z])(?!{_NOT_PROSE})[A-Za-z]{{2,}}\s+(?!{_NOT_PROSE})[A-Za-z]{{2,}}(?![A-Za-z])")
 _NAMED_ARGUMENT = re.compile(r"\\(?:begin|end|operatorname|math[a-z]{2,4})\{[^{}]{0,40}\}")
 REL_TOL = 1e-5  # two numbers that Math-Verify calls equal must also agree to this relative difference
 
@@ -320,7 +322,7 @@ def _is_container(value) -> bool:
 def _parse(text: str) -> list:
     """A FREE_TEXT tail through Math-Verify's extraction; a bare answer in math mode, else as it is.
 
-    An answer with a word in it ("18 dollars", "the largest n is 34") is read as text first: in
+    An answer with prose in it ("18 dollars", "the largest n is 34") is read as text first: in
     math mode its letters become a product (measured: "$18 dollars$" does not verify against 18).
     """
     from math_verify import parse
@@ -338,8 +340,8 @@ def _parse_gold(gold: str) -> tuple:
 
 
 def _has_word(text: str) -> bool:
-    """A word of prose in `text`, outside environment and operator names (\\begin{pmatrix})."""
-    return _WORD.search(_NAMED_ARGUMENT.sub(" ", text)) is not None
+    """Prose in `text` (`_PROSE`), outside environment and operator names (\\begin{pmatrix})."""
+    return _PROSE.search(_NAMED_ARGUMENT.sub(" ", text)) is not None
 
 
 def _as_math(text: str) -> str:
