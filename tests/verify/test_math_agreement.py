@@ -132,3 +132,11 @@ def test_hostile_completions_score_within_the_deadline(verifier_pool, text):
     score = verify_math_batch([(extract_math_answer(text), "5")], timeout=1.0)[0]
     assert score in (0.0, 1.0)
     assert time.perf_counter() - start < 1.0 + 5.0  # the deadline, plus a replacement worker's start
+
+
+def test_an_unreadable_free_text_gold_is_skipped_not_kept(verifier_pool):
+    from r1kit.verify import math as vmath
+
+    gold = FREE_TEXT + "no digits here, " * 100 + "$$"  # an answer compared with another (cons@k)
+    assert verify_math_batch([("5", gold), ("6", gold)]) == [None, None]
+    assert gold not in vmath._bad_golds and gold not in vmath._good_golds  # long answers are not cached

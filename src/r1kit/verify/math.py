@@ -351,7 +351,7 @@ def verify_math_batch(pairs: list[tuple[str | None, str]], timeout: float | None
                 scores[i] = score
             for (_, gold), score in zip(checks, checked):
                 _remember_gold(gold, score is not None)
-        return [None if gold in _bad_golds else float(s) for s, (_, _, gold) in zip(scores, prepared)]
+        return [None if s is None or gold in _bad_golds else float(s) for s, (_, _, gold) in zip(scores, prepared)]
     except Exception:  # the reward contract: never raise
         log.exception("verify_math_batch failed; scoring the batch 0.0")
         return [0.0] * len(pairs)
@@ -363,6 +363,8 @@ def _gold_unknown(gold: str) -> bool:
 
 
 def _remember_gold(gold: str, parsable: bool) -> None:
+    if len(gold) > MAX_PRED_CHARS:  # a free-text answer standing as the gold (cons@k votes): not kept
+        return
     known = _good_golds if parsable else _bad_golds
     if len(known) > 100_000:  # a bound, not an expected size: datasets have far fewer answers
         known.clear()
