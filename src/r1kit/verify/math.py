@@ -1,13 +1,19 @@
 """Math answers: extract the final answer from a completion and check it against the gold answer.
 
     extract_math_answer("<think>…</think> So the answer is \\boxed{\\frac{1}{2}}.")   # "\\frac{1}{2}"
+    extract_math_answer("… so there are $12$ of them.")       # FREE_TEXT + "… so there are $12$ of them."
     verify_math("\\frac12", "0.5")                                                     # 1.0
     verify_math_batch([("1,234", "1234"), ("7", "8")])                                 # [1.0, 0.0]
 
-Checks go to a shared `VerifierPool` (Math-Verify in killable worker processes, see math_pool.py),
-after cheap pre-checks that settle most GSM8K-style integer answers without a round trip.
-Answers are normalised first for the forms Math-Verify 0.9 gets wrong (FIELD-NOTES): markdown
-bold, \\text{...} wrappers, \\dfrac/\\tfrac, thousands separators, a trailing period.
+The aim (issue 9): never agree less often than Math-Verify called on the whole prediction, and
+never call two different numbers equal. An explicit answer (\\boxed{}, several boxes forming one
+answer, <answer>, "final answer is X") is taken here; a final text without one is handed, as a
+bounded FREE_TEXT tail, to Math-Verify's own extraction in the worker (benchmarks/verifier_agreement.py
+measures both on Math-Verify's test cases). Checks go to a shared `VerifierPool` (Math-Verify in
+killable worker processes, math_pool.py) after cheap pre-checks that settle most GSM8K-style
+integer answers without a round trip. Answers are normalised first for forms Math-Verify 0.9
+misreads (measured): markdown bold, \\text{...} wrappers, \\dfrac/\\tfrac, digit-group separators
+("1,234", "1\\,000", "1 000"), a trailing period.
 Nothing here raises: a malformed or hostile answer scores 0.0.
 """
 
