@@ -22,6 +22,7 @@ from r1kit.verify.math import (
     ("The final answer is $42$.", "42"),
     ("Final Answer: The final answer is: 3.5. I hope", "3.5"),
     ("\\boxed{3} so far; The final answer is $4$.", "4"),  # restated after the box: the restatement
+    ("\\boxed{3}. The final answer is shown above.", "3"),  # no answer in the phrase: the box
     ("\\boxed{5", None),  # never closed: truncated, no final answer (not free text either)
     ("\\boxed{2} \\boxed{", "2"),  # an unclosed later box falls back to the earlier one
     ("no answer", None),

@@ -70,7 +70,7 @@ def extract_math_answer(text: str | None) -> str | None:
 
     1. the last \\boxed{}/\\fbox{}, joined with the boxes just before it when only separators
        stand between them ("\\boxed{1}, \\boxed{2}" and "x = \\boxed{1} and y = \\boxed{2}" -> "1, 2");
-       a later "final answer is X" overrides it (the model restated its answer);
+       a later "final answer is X" with a number or math in X overrides it (a restated answer);
     2. else <answer>…</answer>, else "final answer is X";
     3. else the free-text fallback: FREE_TEXT + the last MAX_FREE_TEXT_CHARS of the final text, which
        the worker hands to Math-Verify's own extraction (it takes the last expression: "… is $34$.").
@@ -87,7 +87,7 @@ def extract_math_answer(text: str | None) -> str | None:
         text = text[cut + len(THINK_CLOSE) :]
     boxed = boxed_answer(text)
     phrase = _final_answer_phrase(text)
-    if boxed and phrase and phrase[0] > boxed[0]:
+    if boxed and phrase and phrase[0] > boxed[0] and _ANY_MATH.search(phrase[1]):
         return phrase[1]
     if boxed:
         return boxed[1]
