@@ -19,6 +19,7 @@ from r1kit.verify.math import (
     ("<think>\\boxed{3}</think> \\boxed{4}", "4"),  # the box inside reasoning is ignored
     ("<think>\\boxed{3}</think> no box here", None),  # no digit, no math: nothing to extract
     ("<think>x</think> <answer>12</answer>", "12"),
+    ("<think>so \\boxed{5}", None),  # a reasoning block never closed: no final answer yet
     ("The final answer is $42$.", "42"),
     ("Final Answer: The final answer is: 3.5. I hope", "3.5"),
     ("\\boxed{3} so far; The final answer is $4$.", "4"),  # restated after the box: the restatement

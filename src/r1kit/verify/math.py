@@ -26,7 +26,7 @@ import re
 import threading
 from fractions import Fraction
 
-from r1kit.data.templates import THINK_CLOSE, last_answer_block
+from r1kit.data.templates import last_answer_block, split_reasoning
 from r1kit.verify.math_pool import FREE_TEXT, VerifierPool
 
 MAX_ANSWER_CHARS = 10_000  # extraction scans no further than this for a closing brace
@@ -66,7 +66,8 @@ _good_golds: set[str] = set()  # ... and those it could
 
 
 def extract_math_answer(text: str | None) -> str | None:
-    """The final answer in `text`, from the final part only (after the last </think>, if any):
+    """The final answer in `text`, from its final part only (`split_reasoning`: after the last
+    </think>; none while a <think> is still open):
 
     1. the last \\boxed{}/\\fbox{}, joined with the boxes just before it when only separators
        stand between them ("\\boxed{1}, \\boxed{2}" and "x = \\boxed{1} and y = \\boxed{2}" -> "1, 2");
@@ -80,11 +81,9 @@ def extract_math_answer(text: str | None) -> str | None:
     So the answer is either a short string (the explicit answer) or a FREE_TEXT-marked tail; the
     worker behind verify_math_batch understands the marker (so do answer-vs-answer checks). Never raises; linear time.
     """
-    if not isinstance(text, str):
+    _, text = split_reasoning(text)  # the final part; None: a <think> never closed, no answer yet
+    if text is None:
         return None
-    cut = text.rfind(THINK_CLOSE)
-    if cut != -1:
-        text = text[cut + len(THINK_CLOSE) :]
     boxed = boxed_answer(text)
     phrase = _final_answer_phrase(text)
     if boxed and phrase and phrase[0] > boxed[0] and _ANY_MATH.search(phrase[1]):
