@@ -16,8 +16,8 @@ each (gold, prediction) pair and are compared with the case's expected label:
 Some cases expect a result under a non-default option of the test (strict=False,
 allow_set_relation_comp=True, a rounding precision other than 6, LaTeX-only or expression-only
 extraction); they are kept, counted in the per-test table's `options` column, and left out of the
-last row ("cases labelled under default options"). Categories: one table per test function, one per kind of prediction named
-in issue 9 (a case can fall into several kinds, or none).
+last row ("cases labelled under default options"). Categories: one table per test function, one per
+kind of prediction named in issue 9 (a case can fall into several kinds, or none).
 """
 
 from __future__ import annotations

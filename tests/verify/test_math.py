@@ -101,7 +101,8 @@ def test_null_byte_answer_still_counts(verifier_pool):
 
 def test_extraction_of_a_huge_completion_is_fast():
     for text in ("x" * 1_000_000 + "\\boxed{5}", "\\boxed{" * 150_000, "final answer is " * 60_000, "{" * 1_000_000,
-                 "\\boxed{1}, " * 100_000, "$" * 1_000_001 + " 5", "1 " * 500_000, "\\boxed{" + "1 000 " * 200_000 + "}"):
+                 "\\boxed{1}, " * 100_000, "$" * 1_000_001 + " 5", "1 " * 500_000,
+                 "\\boxed{" + "1 000 " * 200_000 + "}"):
         start = time.perf_counter()
         extract_math_answer(text)
         assert time.perf_counter() - start < 1.0

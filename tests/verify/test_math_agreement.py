@@ -54,7 +54,8 @@ DECIMALS_IN_STRUCTURES = [
     ("\\boxed{(0.5, 2.25]}", "(\\frac12, \\frac94]", 1.0),
     ("\\boxed{\\begin{pmatrix} 0.25 & 1 \\\\ 1.5 & 0 \\end{pmatrix}}",
      "\\begin{pmatrix} \\frac14 & 1 \\\\ \\frac32 & 0 \\end{pmatrix}", 1.0),
-    ("The matrix is $\\begin{pmatrix} 0.5 \\\\ 2 \\end{pmatrix}$.", "\\begin{pmatrix} \\frac12 \\\\ 2 \\end{pmatrix}", 1.0),
+    ("The matrix is $\\begin{pmatrix} 0.5 \\\\ 2 \\end{pmatrix}$.",
+     "\\begin{pmatrix} \\frac12 \\\\ 2 \\end{pmatrix}", 1.0),
     ("\\boxed{[0.3, 1]}", "[\\frac13, 1]", 0.0),  # an approximation is not the exact endpoint
     ("\\boxed{(0.5, 2.26]}", "(\\frac12, \\frac94]", 0.0),
 ]
