@@ -60,3 +60,21 @@ def test_prompt_stream_cycles_epochs_and_resumes():
     assert first[:5] != first[5:10]  # reshuffled each epoch
     resumed = grpo_mod.PromptStream(list(range(5)), seed=3, position=7)
     assert resumed.take(5) == first[7:12]
+
+
+@pytest.mark.parametrize("template, opened", [("chat", True), ("r1_zero", False)])
+def test_rewards_know_whether_the_prompt_opened_the_reasoning(tiny_model_dir, tmp_path, monkeypatch, template, opened):
+    """Under the chat form the prompt ends in "<think>\\n": a completion with no </think> has no final answer,
+    so the reward must be told (RewardContext.think_open), or it would score a number from unfinished reasoning."""
+    from r1kit.rewards import registry
+    from r1kit.rollout import RolloutEngine
+
+    seen = []
+    monkeypatch.setitem(registry.REWARDS, "spy", registry.Reward(lambda c, ex, ctx: seen.append(ctx.think_open) or 0.0))
+    cfg = load_config(GRPORunConfig, None, [
+        f"--model.name_or_path={tiny_model_dir}", "--model.device=cpu", f"--out_dir={tmp_path / 'run'}",
+        "--steps=1", "--rollout.prompts_per_step=2", "--rollout.group_size=2", "--rollout.max_new_tokens=4",
+        "--data.train_size=4", "--data.test_size=2", f"--data.template={template}", "--rewards={spy: 1.0}"])
+    run = grpo_mod.setup_run(cfg)
+    grpo_mod.grpo_step(run, RolloutEngine(run.model, run.tokenizer))
+    assert seen == [opened] * 4

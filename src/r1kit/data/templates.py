@@ -183,6 +183,12 @@ def last_answer_block(text: str) -> str | None:
     return None if start == -1 else text[start + len(ANSWER_OPEN) : end].strip()
 
 
+def opens_think(prompt: str) -> bool:
+    """True when `prompt` ends inside an opened <think> block (the R1 chat form ends in "<think>\\n"), so the
+    completion starts in the reasoning: the `think_open` that `split_reasoning` and the verifiers take."""
+    return prompt.rfind(THINK_OPEN) > prompt.rfind(THINK_CLOSE)
+
+
 def split_reasoning(text: str, think_open: bool = False) -> tuple[str | None, str | None]:
     """(reasoning, final): THE split of a completion into its reasoning and its final part.
 

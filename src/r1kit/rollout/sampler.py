@@ -24,12 +24,11 @@ class EngineSampler:
     whole_batches = True
 
     def __init__(self, engine, template: str = "r1_zero"):
-        from r1kit.data.templates import render_prompt
+        from r1kit.data.templates import opens_think, render_prompt
 
         self.engine, self.template, self.tokenizer = engine, template, engine.tokenizer
         self.context = int(getattr(engine.model.config, "max_position_embeddings", 0) or 0)
-        probe = render_prompt("1 + 1", template, self.tokenizer)
-        self.think_open = probe.rfind("<think>") > probe.rfind("</think>")  # prompts end inside <think> (chat)
+        self.think_open = opens_think(render_prompt("1 + 1", template, self.tokenizer))  # chat: prompts end in <think>
 
     def generate(self, requests: list[dict], on_done: Callable[[int, list], None] | None = None) -> list[list]:
         """Sample every request in one engine batch; requests[0]'s settings and seed apply to all."""

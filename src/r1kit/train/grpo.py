@@ -125,7 +125,8 @@ def teacher_forced_logp(model, batch: Batch, cfg: GRPORunConfig) -> torch.Tensor
     return torch.cat(parts) * batch.completion_mask                                       # (B, Lc)
 
 
-def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor) -> dict[str, float]:
+def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor,
+                    think_open: bool = False) -> dict[str, float]:
     from r1kit.rollout.evaluate import reasoning_share
 
     lengths = rollout.completion_mask.sum(1).float()                                      # (B,)
@@ -138,7 +139,7 @@ def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch
     out["response_length/max"] = lengths.max().item()
     out["truncated_frac"] = sum(r == "length" for r in rollout.finish_reasons) / len(rollout.finish_reasons)
     out["zero_spread_frac"] = flat.float().mean().item()
-    out["reasoning_frac"] = reasoning_share(rollout.texts)
+    out["reasoning_frac"] = reasoning_share(rollout.texts, think_open)
     return out
 
 
@@ -220,7 +221,7 @@ def save(run: Run) -> Path:
 
 def grpo_step(run: Run, engine) -> dict[str, float]:
     """One GRPO step. Returns the step's metrics."""
-    from r1kit.data.templates import render_prompt
+    from r1kit.data.templates import opens_think, render_prompt
     from r1kit.rewards import RewardContext, compute_rewards
     from r1kit.rollout import SamplingParams
 
@@ -236,8 +237,10 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
     t_rollout = time.perf_counter() - t0
     # ---- rewards: rule-based, per component, weighted ----
     group_examples = [ex for ex in examples for _ in range(G)]
-    contexts = [RewardContext(run.task, int(n), cfg.rollout.max_new_tokens, finish == "length")
-                for n, finish in zip(rollout.completion_mask.sum(1).tolist(), rollout.finish_reasons)]
+    think_open = [opens_think(prompts[i]) for i in rollout.prompt_index]  # chat form: completions start in <think>
+    contexts = [RewardContext(run.task, int(n), cfg.rollout.max_new_tokens, finish == "length", opened)
+                for n, finish, opened in zip(rollout.completion_mask.sum(1).tolist(), rollout.finish_reasons,
+                                             think_open)]
     totals, components = compute_rewards(rollout.texts, group_examples, run.task, cfg.rewards,
                                          contexts=contexts, options=cfg.reward_options)
     rewards = torch.tensor(totals, dtype=torch.float32)                                  # (B,)
@@ -245,8 +248,7 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
     batch, flat = make_batch(rollout, rewards, cfg, run.device)
     # ---- update: mu optimizer steps on this batch, old logprobs from the rollout ----
     stats: dict[str, float] = {}
-    if batch is not None:
-        run.model.train()
+    if batch is not None:  # old and reference logp in eval mode, as the rollout sampled (no dropout)
         if cfg.grpo.recompute_old_logp or run.step == 0:  # sampler vs teacher-forced logp: free, or once (issue 9)
             forward_logp = teacher_forced_logp(run.model, batch, cfg)
             stats = logp_agreement(batch.old_logp, forward_logp, batch.completion_mask)
@@ -254,6 +256,7 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
                 batch.old_logp = forward_logp
         if run.ref_model is not None:
             batch.ref_logp = teacher_forced_logp(run.ref_model, batch, cfg)
+        run.model.train()
         for _ in range(cfg.grpo.updates_per_batch):
             stats = {**stats, **policy_update(run.model, batch, cfg, run.opt)}
         run.model.eval()
@@ -265,7 +268,7 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
     # ---- log ----
     dt = time.perf_counter() - t0
     n_tokens = int(rollout.completion_mask.sum())
-    return {**rollout_metrics(rollout, components, rewards, flat), **stats,
+    return {**rollout_metrics(rollout, components, rewards, flat, any(think_open)), **stats,
             "lr": run.sched.get_last_lr()[0], "step_time": dt, "rollout_time": t_rollout,
             "tokens_per_s": n_tokens / max(dt, 1e-9), "skipped_update": float(batch is None)}
 
