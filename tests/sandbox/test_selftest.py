@@ -37,7 +37,8 @@ def test_unusable_interpreter_is_named(bwrap, uncached):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runs bwrap as root without --cap-drop")
 def test_containment_failure_is_detected(bwrap, uncached, monkeypatch):
-    """The FIELD-NOTES mistake: bwrap started as root, capabilities kept."""
+    """The classic mistake: bwrap started as root keeps its capabilities inside (measured: a read-only bind
+    was remounted read-write and written through to the host)."""
     real_argv = jobs.bwrap_argv
 
     def keep_caps(*args, **kwargs):

@@ -3,7 +3,8 @@
 Problems read "What is 12345 + 67890?" and the gold answer is the integer as a string.
 `solution()` writes a completion in the R1-Zero tag format, either a direct answer with empty
 reasoning or a worked per-digit trace; mixing the two makes a base model that *can* reason but
-mostly doesn't, which is the starting point RL needs to show the R1-Zero effect (FIELD-NOTES).
+mostly doesn't, which is the starting point RL needs to show the R1-Zero effect (a prototype on a 2-core
+CPU went from ~17% to 78-88% held-out pass@1 over three seeds this way).
 
 Trace formats (one line per digit, right to left; each digit is one token in r1kit tokenizers):
     +  "4+9+0=13"   digit + digit + carry-in = column sum, two digits ("4+5+0=09"); tens = next carry
