@@ -66,6 +66,14 @@ def test_demo_overrides_reach_the_run_config(tmp_path):
         demo_run_config(DemoConfig(train={"model": {"name_or_path": "x"}}), tmp_path, tmp_path)
 
 
+def test_demo_rejects_a_bad_override_before_building(tmp_path, monkeypatch):
+    monkeypatch.setenv("R1KIT_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(R1kitError, match="train.rollout.group_size"):
+        tiny = replace(SMALL_BASE, learn_steps=1, pretrain_steps=0, n_examples=8, batch_size=4)  # fast if it is built
+        run_demo(DemoConfig(out=str(tmp_path / "run"), base=tiny, train={"rollout": {"group_size": "eight"}}))
+    assert not (tmp_path / "cache").exists()
+
+
 def test_rl_raises_held_out_pass_at_1(tmp_path, monkeypatch, one_thread):
     """After 40 GRPO steps held-out pass@1 (50 problems x 4 samples) must rise by MARGIN = 0.3.
 

@@ -85,6 +85,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     console, t0 = Console(), time.perf_counter()
     run_dir = Path(cfg.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"))
     console.print(f"[bold]r1kit demo[/bold]: R1-Zero GRPO on a tiny model, {cfg.base.digits}-digit addition -> {run_dir}")
+    demo_run_config(cfg, Path("base"), run_dir)  # a bad --train.* key fails now, not after building the base model
     console.print(f"[1/4] base model: random {cfg.base.arch} + local tokenizer, pretrained to answer, rarely reasoning")
     base_dir, reused = get_base_model(cfg.base, reuse=cfg.reuse_base, log=console.print)
     console.print(f"      {'reused' if reused else 'built'} {base_dir}")
