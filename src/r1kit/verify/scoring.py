@@ -59,7 +59,8 @@ def final_answer(scorer: str, completion: str | None, example=None, think_open: 
         return found
     if scorer == "math":
         return None if cut_off else found
-    return final or None if reasoning is not None and not cut_off else None
+    closed = reasoning is not None  # "…</think> 42": a finished reasoning block, then the bare answer
+    return (final or None) if closed and not cut_off else None
 
 
 def _check_math(task, answers, examples):
@@ -116,14 +117,15 @@ def score(task, completions: list[str], examples: list, *, think_open: bool = Fa
 def equivalent(scorer: str, pairs: list[tuple[str, str]]) -> list[bool]:
     """"Same answer?" per pair of extracted answers, the scorer's way (cons@k voting). Never raises.
 
-    math: Math-Verify equality (either side may be a free-text answer); choice: the same letter; arithmetic: the same integer; countdown
-    and code: the same text up to whitespace.
+    math: Math-Verify equality (either side may be a free-text answer); choice: the same letter;
+    arithmetic: the same integer; countdown and code: the same text up to whitespace.
     """
     try:
         if scorer == "math":
             return [s == 1.0 for s in verify_math_batch(list(pairs))]  # free-text answers included
         if scorer == "choice":
-            return [isinstance(a, str) and isinstance(b, str) and a.strip().upper() == b.strip().upper() for a, b in pairs]
+            return [isinstance(a, str) and isinstance(b, str) and a.strip().upper() == b.strip().upper()
+                    for a, b in pairs]
         if scorer == "arithmetic":
             return [tasks.check_integer(a, b) == 1.0 for a, b in pairs]
         return [isinstance(a, str) and isinstance(b, str) and a.split() == b.split() for a, b in pairs]
