@@ -51,3 +51,16 @@ def test_missing_and_invalid_files(tmp_path):
 
 def test_parse_overrides_nests():
     assert parse_overrides(["--a.b.c=1", "--a.d=x"]) == {"a": {"b": {"c": 1}, "d": "x"}}
+
+
+def test_a_str_key_takes_the_text_as_typed():
+    """YAML reads "{problem}" as a mapping and "[x]" as a list; a key typed str wants the text itself."""
+    from r1kit.eval.runner import EvalRunConfig
+
+    cfg = load_config(EvalRunConfig, None, ["--model=m", "--prompt={problem}", "--stop=[</answer>]"])
+    assert cfg.prompt == "{problem}" and cfg.stop == ["</answer>"]
+    cfg = load_config(EvalRunConfig, None, ["--model=m", "--prompt=[{problem}]"])
+    assert cfg.prompt == "[{problem}]"
+    grpo = load_config(GRPORunConfig, None, ["--data.task_args={digits: 3}", "--data.template={prompt} ="])
+    assert grpo.data.task_args == {"digits": 3} and grpo.data.template == "{prompt} ="
+    assert type(grpo.data.task_args) is dict  # a plain dict: the saved config must dump as YAML

@@ -36,7 +36,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
         return _coerce(value, inner[0], key)
     if tp is Any:
-        return value
+        return _plain(value)
     if origin is list or origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise R1kitError(f"config key {key!r} must be a list, got {value!r}")
@@ -56,9 +56,16 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             pass
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
+    if tp is str and isinstance(value, (_CliDict, _CliList)):
+        return value.raw  # "--prompt={problem}": YAML reads a mapping, but the key wants the text as typed
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         raise R1kitError(f"config key {key!r} must be {_type_name(tp)}, got {value!r}")
-    return value
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """A command-line mapping or list as a plain dict or list (the saved config must dump as YAML)."""
+    return dict(value) if isinstance(value, _CliDict) else list(value) if isinstance(value, _CliList) else value
 
 
 def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
@@ -76,6 +83,30 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     return obj
 
 
+class _CliDict(dict):
+    """A mapping parsed from a command-line value, which keeps the text as typed (`raw`)."""
+
+    raw: str = ""
+
+
+class _CliList(list):
+    """A list parsed from a command-line value, which keeps the text as typed (`raw`)."""
+
+    raw: str = ""
+
+
+def _cli_value(raw: str) -> Any:
+    """`raw` parsed as YAML; a mapping or list remembers `raw`, for keys typed str ("{problem}", "[x]")."""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, (dict, list)):
+        value = (_CliDict if isinstance(value, dict) else _CliList)(value)
+        value.raw = raw
+    return value
+
+
 def parse_overrides(args: list[str]) -> dict[str, Any]:
     """`["--grpo.beta=0.0", "--rollout.stop=[a, b]"]` -> nested dict; values parsed as YAML scalars."""
     tree: dict[str, Any] = {}
@@ -83,10 +114,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
         if not arg.startswith("--") or "=" not in arg:
             raise R1kitError(f"bad override {arg!r}: expected --section.key=value")
         dotted, raw = arg[2:].split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
+        value = _cli_value(raw)
         node = tree
         *parents, leaf = dotted.split(".")
         for p in parents:
