@@ -9,7 +9,7 @@
 # 2. Python packages, into the active virtual environment, or else into .venv in the checkout
 #    (created if missing): torch first, so that nothing pulls a multi-GB CUDA build where a CPU wheel
 #    is wanted, then r1kit with its test extra.
-# 3. pytest, printing the reason for every skipped test.
+# 3. pytest, printing the reason for every skipped test (and a line for each failure or error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -43,4 +43,4 @@ python_env() {
 
 install_debian_packages
 python_env
-exec python -m pytest -rs "$@"
+exec python -m pytest -rfEs "$@"

@@ -147,7 +147,8 @@ def test_unparsable_gold_is_none_not_zero(verifier_pool, gold):
 
 
 def test_gold_remembered_as_unparsable(verifier_pool):
+    gold = "\\boxed{remembered"  # seen by no other test: golds are remembered for the whole process
     before = verifier_stats()["checks"]
-    assert verify_math("5", "\\boxed{x") is None  # one worker check finds it unparsable
-    assert verify_math("6", "\\boxed{x") is None  # answered without a worker
+    assert verify_math("5", gold) is None  # one worker check finds it unparsable
+    assert verify_math("6", gold) is None  # answered without a worker
     assert verifier_stats()["checks"] == before + 1
