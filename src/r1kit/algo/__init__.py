@@ -9,11 +9,13 @@ from r1kit.algo.advantages import ADVANTAGES, dr_grpo_advantages, group_advantag
 from r1kit.algo.kl import k3_kl
 from r1kit.algo.logprobs import token_entropy, token_logprobs
 from r1kit.algo.losses import AGGREGATIONS, aggregate, clipped_surrogate, grpo_loss
+from r1kit.algo.preference import bradley_terry_loss
 
 __all__ = [
     "ADVANTAGES",
     "AGGREGATIONS",
     "aggregate",
+    "bradley_terry_loss",
     "clipped_surrogate",
     "dr_grpo_advantages",
     "group_advantages",
