@@ -6,6 +6,8 @@
     r1kit model base --out DIR                              the demo's pretrained tiny base model
     r1kit eval --model DIR_OR_NAME --benchmark aime24,math500 [--base-url URL] [--out DIR] [--key=value ...]
                                                             the R1 evaluation protocol (pass@1, pass@k, cons@k)
+    r1kit generate --model M [--base-url URL] --task T | --data FILE --out DIR [--filters.key=value ...]
+                                                            traces for SFT: verified, filtered, resumable
     r1kit serve --model DIR_OR_NAME [--host 127.0.0.1 --port 8000 --api-key KEY]
                                                             OpenAI-compatible API + chat page, continuous batching
     r1kit sandbox check [--python /usr/bin/python3]         self-test the code sandbox (bubblewrap)
@@ -93,6 +95,21 @@ def _cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.config import _merge, from_dict, parse_overrides, read_yaml
+    from r1kit.pipeline.generate import GenerateConfig, run_generate
+
+    flags = {"model": args.model, "base_url": args.base_url, "task": args.task, "data": args.data, "out": args.out,
+             "samples": args.samples, "limit": args.limit}
+    data = _merge(read_yaml(args.config) if args.config else {}, {k: v for k, v in flags.items() if v is not None})
+    report = run_generate(from_dict(GenerateConfig, _merge(data, parse_overrides(extra))), progress=not args.no_progress)
+    removed = ", ".join(f"{name} {n}" for name, n in report["removed"].items() if n)
+    print(f"generate: {report['samples']} samples of {report['problems']} problems, {report['correct']} correct; "
+          f"kept {report['kept']}" + (f" (removed: {removed})" if removed else ""))
+    print(f"SFT data: {args.out or data.get('out')}/filtered.jsonl")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
     from r1kit.serve.server import serve
 
@@ -161,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--config", help="YAML with EvalRunConfig fields (src/r1kit/eval/runner.py)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.set_defaults(fn=_cmd_eval)
+    gen = sub.add_parser("generate", help="reasoning traces: n samples per problem, verified and filtered, for SFT")
+    gen.add_argument("--model", help="checkpoint dir or hub name; with --base-url the served model's name")
+    gen.add_argument("--base-url", dest="base_url", help="OpenAI-compatible teacher (key from $OPENAI_API_KEY)")
+    gen.add_argument("--task", help="arithmetic, countdown, jsonl (default), choice or code")
+    gen.add_argument("--data", help="problems file or hub dataset of a jsonl/choice/code task")
+    gen.add_argument("--out", help="output directory; the same one again resumes")
+    gen.add_argument("--samples", type=int, help="samples per problem (default 4)")
+    gen.add_argument("--limit", type=int, help="first N problems of the split (default 100; 0 = all)")
+    gen.add_argument("--config", help="YAML with GenerateConfig fields (src/r1kit/pipeline/generate.py)")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen.set_defaults(fn=_cmd_generate)
     sv = sub.add_parser("serve", help="OpenAI-compatible reasoning API and chat page (continuous batching)")
     sv.add_argument("--model", required=True, help="checkpoint directory or hub name")
     sv.add_argument("--host", default="127.0.0.1")
