@@ -2,6 +2,7 @@
 
     r1kit demo [--out DIR]                                  R1-Zero on a laptop, before/after table
     r1kit train grpo --config recipes/X.yaml [--resume] [--section.key=value ...]
+    r1kit train sft --config recipes/sft_tiny.yaml [--resume] [--section.key=value ...]
     r1kit model new --arch qwen2 --size tiny --out DIR      a tiny random model + local tokenizer
     r1kit model base --out DIR                              the demo's pretrained tiny base model
     r1kit eval --model DIR_OR_NAME --benchmark aime24,math500 [--base-url URL] [--out DIR] [--key=value ...]
@@ -45,6 +46,20 @@ def _cmd_train_grpo(args: argparse.Namespace, extra: list[str]) -> int:
     if "eval/pass@1" in metrics:
         print(f"held-out pass@1: {metrics['eval/pass@1']:.3f}")
     print(f"checkpoint: {metrics['checkpoint']}\nplot: {metrics['plot']}")
+    return 0
+
+
+def _cmd_train_sft(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.config import load_config
+    from r1kit.train.sft_config import SFTRunConfig
+    from r1kit.train.sft_run import train_sft
+
+    cfg = load_config(SFTRunConfig, args.config, extra)
+    print(f"r1kit: SFT run in {cfg.out_dir} ({cfg.steps} steps, model {cfg.model.name_or_path}, data {cfg.data.path})")
+    metrics = train_sft(cfg, resume=args.resume, progress=not args.no_progress)
+    if metrics.get("dropped"):
+        print(f"dropped {metrics['dropped']} examples longer than data.max_length={cfg.data.max_length}")
+    print(f"final loss: {metrics.get('loss', float('nan')):.4f}\ncheckpoint: {metrics['checkpoint']}\nplot: {metrics['plot']}")
     return 0
 
 
@@ -153,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     grpo.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     grpo.add_argument("--no-progress", action="store_true", help="no progress bar")
     grpo.set_defaults(fn=_cmd_train_grpo)
+    sft = train.add_parser("sft", help="supervised fine-tuning on chat data (loss on assistant tokens)")
+    sft.add_argument("--config", required=True, help="recipe YAML, e.g. recipes/sft_tiny.yaml")
+    sft.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    sft.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sft.set_defaults(fn=_cmd_train_sft)
     model = sub.add_parser("model", help="models").add_subparsers(dest="action", required=True)
     new = model.add_parser("new", help="build a tiny random model with a locally trained tokenizer")
     new.add_argument("--arch", default="qwen2", help="qwen2, llama or deepseek_v3")

@@ -1,0 +1,184 @@
+"""Conversations as token ids with an assistant-only loss mask, and the rows an SFT step runs.
+
+    examples = encode_conversation(messages, tokenizer)   # [ChatExample(ids, mask)], mask 1 = in the loss
+    rows = pack(lengths, max_length)                       # example indices per packed row
+    batch = collate_packed([examples[i] for i in row], pad_id) for each row, or collate_padded(...)
+
+Masking. An assistant turn is trained as the model is later asked for it: the prompt is the conversation
+before the turn through `render_chat` (the one chat renderer of eval and serve, its generation prompt
+included), and the target is what the chat template writes after that prompt when the turn is the last
+message: the reasoning, the answer and the end-of-turn token(s), e.g. "…</think>\\n\\n42<|endoftext|>".
+Everything else (system, user turns, role headers, the generation prompt's "<think>\\n") has mask 0.
+Prompt and target are tokenized apart, as the rollout engine sees a prompt and then writes a completion.
+
+Multi-turn. Later turns join the same example while the template renders the history exactly as the
+earlier turn was trained. R1's template (and r1kit's) drops the reasoning of turns before the last user
+message, so a reasoning conversation of k assistant turns becomes k examples, each with its history as
+the model will see it at inference; without reasoning it stays one example with k masked spans.
+
+Packing. Examples are packed first-fit-decreasing into rows of at most max_length tokens; position ids
+restart at 0 for every example and no attention mask is passed, from which transformers (>= 4.52, here
+5.24) builds a block-diagonal causal mask (masking_utils.find_packed_sequence_indices). `packing_is_exact`
+checks a model honours that before a run relies on it; tests/train/test_sft_data.py checks that the
+packed loss equals the per-example loss.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class ChatExample:
+    ids: list[int]
+    mask: list[int]
+    """1 where the token is an assistant token (a training target), 0 elsewhere; len(mask) == len(ids)."""
+
+
+def assistant_segments(messages: list[dict], tokenizer) -> list[list[tuple[str, bool]]]:
+    """Per example, its text as (segment, is_assistant) pieces (module docstring: Masking, Multi-turn)."""
+    from r1kit.data.templates import render_chat
+
+    out: list[list[tuple[str, bool]]] = []
+    current: list[tuple[str, bool]] = []
+    rendered = ""  # the text `current` spells
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        prompt = render_chat(messages[:i], tokenizer, thinking=True)
+        full = tokenizer.apply_chat_template(messages[:i + 1], tokenize=False)
+        start = _common_prefix(prompt, full)
+        if current and full[:start].startswith(rendered):
+            current.append((full[len(rendered):start], False))
+        else:
+            if current:
+                out.append(current)
+            current = [(full[:start], False)]
+        current.append((full[start:], True))
+        rendered = full
+    if current:
+        out.append(current)
+    return out
+
+
+def encode_conversation(messages: list[dict], tokenizer) -> list[ChatExample]:
+    """The conversation's training examples: ids and assistant mask, segments tokenized apart."""
+    examples = []
+    for segments in assistant_segments(messages, tokenizer):
+        ids: list[int] = []
+        mask: list[int] = []
+        for text, is_assistant in segments:
+            if text:
+                piece = tokenizer(text, add_special_tokens=False)["input_ids"]
+                ids += piece
+                mask += [int(is_assistant)] * len(piece)
+        examples.append(ChatExample(ids, mask))
+    return examples
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def pack(lengths: list[int], max_length: int) -> list[list[int]]:
+    """First-fit decreasing: indices into `lengths` per row, each row's total <= max_length.
+
+    Each length must be <= max_length. Rows in order of their first (longest) example."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda j: -lengths[j]):
+        slot = next((r for r, free in enumerate(room) if free >= lengths[i]), None)
+        if slot is None:
+            rows.append([])
+            room.append(max_length)
+            slot = len(rows) - 1
+        rows[slot].append(i)
+        room[slot] -= lengths[i]
+    return rows
+
+
+def _labels(ex: ChatExample) -> list[int]:
+    """Target per position (-100 = no loss); an example's first token never has one (nothing before it)."""
+    labels = [t if m else -100 for t, m in zip(ex.ids, ex.mask)]
+    return [-100] + labels[1:]
+
+
+def collate_packed(rows: list[list[ChatExample]], pad_id: int) -> dict[str, Tensor]:
+    """Rows of packed examples -> input_ids, position_ids, labels, each (R, L); no attention_mask.
+
+    Position ids run 0..n-1 within every example (the packing boundary); padding at a row's end gets
+    positions of its own block and label -100."""
+    width = max(sum(len(ex.ids) for ex in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)            # (R, L)
+    pos = torch.zeros((len(rows), width), dtype=torch.long)                    # (R, L)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)            # (R, L)
+    for r, row in enumerate(rows):
+        t = 0
+        for ex in row:
+            n = len(ex.ids)
+            ids[r, t:t + n] = torch.tensor(ex.ids)
+            pos[r, t:t + n] = torch.arange(n)
+            labels[r, t:t + n] = torch.tensor(_labels(ex))
+            t += n
+        pos[r, t:] = torch.arange(width - t)
+    return {"input_ids": ids, "position_ids": pos, "labels": labels}
+
+
+def collate_padded(examples: list[ChatExample], pad_id: int) -> dict[str, Tensor]:
+    """One example per row, right-padded -> input_ids, attention_mask, labels, each (B, L)."""
+    width = max(len(ex.ids) for ex in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)        # (B, L)
+    attn = torch.zeros((len(examples), width), dtype=torch.long)               # (B, L)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)        # (B, L)
+    for r, ex in enumerate(examples):
+        n = len(ex.ids)
+        ids[r, :n], attn[r, :n], labels[r, :n] = torch.tensor(ex.ids), 1, torch.tensor(_labels(ex))
+    return {"input_ids": ids, "attention_mask": attn, "labels": labels}
+
+
+def step_rows(examples: list[ChatExample], pad_id: int, max_length: int, packing: bool,
+              rows_per_forward: int) -> list[dict[str, Tensor]]:
+    """One optimizer step's examples as forward batches of at most `rows_per_forward` rows (0 = all).
+
+    packing: rows of packed examples. Otherwise one example per row, sorted by length so that each
+    forward pads to a similar length (length buckets within the step)."""
+    if packing:
+        rows = [[examples[i] for i in row] for row in pack([len(ex.ids) for ex in examples], max_length)]
+    else:
+        rows = sorted(examples, key=lambda ex: len(ex.ids))
+    k = rows_per_forward or len(rows)
+    chunks = [rows[s:s + k] for s in range(0, len(rows), k)]
+    return [collate_packed(c, pad_id) if packing else collate_padded(c, pad_id) for c in chunks]
+
+
+def summed_nll(model, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
+    """(sum over target tokens of -log p(token | prefix), number of target tokens) for one forward batch.
+
+        nll = sum_{r,t: labels[r,t] != -100} -log softmax(logits[r, t-1])[labels[r, t]]
+    """
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, use_cache=False).logits                           # (R, L, V)
+    targets = batch["labels"][:, 1:]                                           # (R, L-1)
+    nll = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
+                                            ignore_index=-100, reduction="sum")
+    return nll, int((targets != -100).sum())
+
+
+@torch.no_grad()
+def packing_is_exact(model, device, vocab: int, atol: float = 1e-4) -> bool:
+    """Whether `model` keeps packed examples apart: the logits of two short sequences packed in one row
+    (position ids restarting) equal their logits run alone."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randint(0, vocab, (1, n), generator=g) for n in (5, 7))
+    was_training = model.training
+    model.eval()
+    alone = [model(input_ids=x.to(device), use_cache=False).logits for x in (a, b)]
+    packed = model(input_ids=torch.cat([a, b], 1).to(device), use_cache=False,
+                   position_ids=torch.cat([torch.arange(5), torch.arange(7)]).unsqueeze(0).to(device)).logits
+    model.train(was_training)
+    return torch.allclose(torch.cat(alone, 1).float(), packed.float(), atol=atol)

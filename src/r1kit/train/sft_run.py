@@ -1,0 +1,179 @@
+"""Supervised fine-tuning on chat data, top to bottom: batch -> forward/backward -> step -> log -> checkpoint.
+
+    r1kit train sft --config recipes/sft_tiny.yaml [--data.path=traces.jsonl ...] [--resume]
+
+The R1 recipe's cold start and distillation stages: conversations (r1kit.data.chat) with the reasoning
+inside the assistant turn, the loss on assistant tokens only (train/sft_data.py). One step takes
+`data.batch_size` examples from a seeded shuffled stream (reshuffled each epoch, resumable), packs them
+(or pads them, sorted by length), and accumulates gradients over forwards of `optim.micro_batch_size` rows:
+
+    loss = sum over the step's assistant tokens of -log p(token | prefix) / (number of those tokens)
+
+Every micro-batch adds its summed NLL divided by the step's token count, so the accumulated gradient is
+exactly the full batch's whatever the micro-batch size. Checkpoints, resume, metrics.jsonl, TensorBoard
+and plot.png follow GRPO's conventions (train/checkpoint.py, train/metrics.py); the saved tokenizer keeps
+its own chat template (template "chat"), the form the model was trained in.
+"""
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from r1kit.config import save_config
+from r1kit.errors import R1kitError
+from r1kit.train.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from r1kit.train.grpo import PromptStream
+from r1kit.train.metrics import MetricsLogger
+from r1kit.train.optim import make_optimizer
+from r1kit.train.sft_config import SFTRunConfig
+from r1kit.train.sft_data import ChatExample, encode_conversation, packing_is_exact, step_rows, summed_nll
+
+
+@dataclass
+class SFTRun:
+    """Everything an SFT run holds between steps."""
+    cfg: SFTRunConfig
+    dir: Path
+    device: str
+    model: object
+    tokenizer: object
+    stream: PromptStream
+    opt: object
+    sched: object
+    step: int = 0
+
+
+def tokenize_data(cfg: SFTRunConfig, tokenizer) -> tuple[list[ChatExample], int]:
+    """The training examples, and how many were dropped for exceeding data.max_length."""
+    from r1kit.data.chat import load_conversations
+
+    d = cfg.data
+    convs = load_conversations(d.path, stage="sft", split=d.split, hub_config=d.hub_config, limit=d.limit)
+    examples = [ex for messages in convs for ex in encode_conversation(messages, tokenizer)]
+    kept = [ex for ex in examples if len(ex.ids) <= d.max_length and any(ex.mask)]
+    if not kept:
+        raise R1kitError(f"sft: {d.path}: every example is longer than data.max_length={d.max_length} tokens")
+    return kept, len(examples) - len(kept)
+
+
+def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
+    """Load and validate everything *before* writing to the run directory. Returns (run, dropped examples)."""
+    from r1kit.models import load_model, load_tokenizer
+    from r1kit.models.device import resolve_device
+
+    run_dir = Path(cfg.out_dir)
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None:
+        raise R1kitError(f"sft: --resume: no checkpoint found in {run_dir / 'checkpoints'}")
+    if not resume and (run_dir / "metrics.jsonl").exists():
+        raise R1kitError(f"sft: {run_dir} already holds a run; pass --resume to continue it, or choose another out_dir")
+    if not cfg.model.name_or_path:
+        raise R1kitError("sft: model.name_or_path is not set")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    source = str(ckpt) if ckpt else cfg.model.name_or_path
+    tokenizer = load_tokenizer(source)
+    examples, dropped = tokenize_data(cfg, tokenizer)
+    device = resolve_device(cfg.model.device)
+    model = load_model(source, dtype=cfg.model.dtype, device=device)
+    if cfg.data.packing and not packing_is_exact(model, device, len(tokenizer)):
+        raise R1kitError(f"sft: {cfg.model.name_or_path} does not keep packed examples apart "
+                         f"(position ids restarting per example); set data.packing=false")
+    o = cfg.optim
+    opt, sched = make_optimizer(model, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas, total_steps=cfg.steps,
+                                warmup_steps=o.warmup_steps, schedule=o.schedule, min_ratio=o.min_lr_ratio)
+    run = SFTRun(cfg, run_dir, device, model, tokenizer, PromptStream(examples, cfg.seed), opt, sched)
+    if ckpt:
+        state = load_trainer_state(ckpt)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        run.step, run.stream.position = state["step"], state["data_position"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    return run, dropped
+
+
+def sft_step(run: SFTRun) -> dict[str, float]:
+    """One optimizer step on the next data.batch_size examples. Returns the step's metrics."""
+    cfg, t0 = run.cfg, time.perf_counter()
+    # ---- batch: the next examples, packed (or padded) into forward batches ----
+    examples = run.stream.take(cfg.data.batch_size)
+    forwards = step_rows(examples, run.tokenizer.pad_token_id, cfg.data.max_length, cfg.data.packing,
+                         cfg.optim.micro_batch_size)
+    n_targets = sum(int((f["labels"][:, 1:] != -100).sum()) for f in forwards)
+    # ---- forward/backward: summed NLL / the step's target count, accumulated ----
+    run.model.train()
+    run.opt.zero_grad(set_to_none=True)
+    total = 0.0
+    for f in forwards:
+        nll, _ = summed_nll(run.model, {k: v.to(run.device) for k, v in f.items()})
+        (nll / n_targets).backward()
+        total += nll.item()
+    # ---- update ----
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
+    lr = run.sched.get_last_lr()[0]
+    run.opt.step()
+    run.sched.step()
+    run.model.eval()
+    run.step += 1
+    dt = time.perf_counter() - t0
+    n_tokens = sum(int(f["input_ids"].numel()) for f in forwards)
+    return {"loss": total / n_targets, "grad_norm": float(grad_norm), "lr": lr, "target_tokens": n_targets,
+            "rows": sum(f["input_ids"].shape[0] for f in forwards), "row_tokens": n_tokens,
+            "epoch": run.stream.position / len(run.stream.examples), "step_time": dt,
+            "tokens_per_s": n_tokens / max(dt, 1e-9)}
+
+
+def save_sft(run: SFTRun) -> Path:
+    state = {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(), "step": run.step,
+             "data_position": run.stream.position}
+    return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state, keep=run.cfg.keep_checkpoints,
+                           template="chat")  # trained in its own chat template: keep it
+
+
+def train_sft(cfg: SFTRunConfig, resume: bool = False, progress: bool = True, console=None) -> dict:
+    """Run SFT to cfg.steps; returns the last step's metrics with "checkpoint", "plot" and "dropped"."""
+    from r1kit.progress import StepProgress
+
+    run, dropped = setup_sft(cfg, resume)
+    logger = MetricsLogger(run.dir, resume_step=run.step)
+    metrics: dict = {}
+    with StepProgress(cfg.steps, start=run.step, enabled=progress, console=console) as bar:
+        while run.step < cfg.steps:
+            metrics = sft_step(run)
+            logger.log(run.step, metrics)
+            bar.update(run.step, metrics)
+            # ---- checkpoint ----
+            if (cfg.save_every and run.step % cfg.save_every == 0) or run.step == cfg.steps:
+                save_sft(run)
+    logger.close()
+    metrics["plot"] = str(plot_sft(run.dir / "metrics.jsonl", run.dir / "plot.png"))
+    metrics["checkpoint"] = str(latest_checkpoint(run.dir))
+    metrics["dropped"] = dropped
+    return metrics
+
+
+def plot_sft(metrics_path: Path, out_png: Path) -> Path:
+    """Training loss and learning rate over steps."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from r1kit.train.metrics import read_metrics
+
+    rows = [r for r in read_metrics(metrics_path) if r.get("loss") is not None]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax1.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1)
+    ax1.set(xlabel="step", ylabel="nats / assistant token", title="SFT loss")
+    ax2.plot([r["step"] for r in rows], [r.get("lr") for r in rows], lw=1, color="C2")
+    ax2.set(xlabel="step", ylabel="lr", title="Learning rate")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return Path(out_png)
