@@ -124,7 +124,7 @@ def _problems(cfg: GenerateConfig) -> tuple:
         task = get_task(cfg.task, **args)
         examples = task.examples(cfg.split, cfg.limit or None)
     except R1kitError as e:
-        raise R1kitError(f"{STAGE}: {source}: {e}") from None
+        raise R1kitError(f"{STAGE}: {e}" if str(source) in str(e) else f"{STAGE}: {source}: {e}") from None
     if not examples:
         raise R1kitError(f"{STAGE}: no {cfg.split} problems in {source}")
     return task, examples

@@ -1,0 +1,121 @@
+"""`r1kit generate` end to end: a teacher endpoint (the fake OpenAI server) and a tiny local model; resume,
+a teacher failing mid-run, missing and empty inputs."""
+
+import json
+
+import pytest
+
+from r1kit.cli import main
+from r1kit.errors import R1kitError
+from r1kit.pipeline.filters import FILTERS, FilterConfig
+from r1kit.pipeline.generate import GenerateConfig, run_generate
+
+from ..eval.fake_openai import FakeOpenAI
+
+PROBLEMS = [("p1", "What is 1/2 as a decimal?", "0.5"), ("p2", "What is 2+2?", "4"), ("p3", "What is 3*3?", "9")]
+RIGHT = {"1/2": "\\frac{1}{2}", "2+2": "4", "3*3": "9"}
+
+
+def answer(messages, j):
+    """Right on even samples, wrong (7) on odd ones; the reasoning does not depend on j, so the two right
+    samples of a problem are the same text: one of them is a duplicate."""
+    key = next(k for k in RIGHT if k in messages[-1]["content"])
+    return f"Thinking about {key}.", f"So \\boxed{{{RIGHT[key] if j % 2 == 0 else 7}}}.", "stop"
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "problem": p, "answer": a}) + "\n" for i, p, a in PROBLEMS))
+    return str(path)
+
+
+def cfg(url, data, out, **kw):
+    # test_fraction 0: every row is a training row (the default hash split would hold some out)
+    return GenerateConfig(**{"model": "fake-model", "base_url": url, "data": data, "task_args": {"test_fraction": 0.0},
+                             "samples": 4, "out": str(out), **kw})
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_endpoint_traces_are_verified_filtered_and_written(tmp_path, data, verifier_pool):
+    with FakeOpenAI(answer) as fake:
+        report = run_generate(cfg(fake.url, data, tmp_path / "o"), progress=False)
+    samples = lines(tmp_path / "o" / "samples.jsonl")
+    assert len(samples) == 12 and {s["problem_id"] for s in samples} == {"p1", "p2", "p3"}
+    first = next(s for s in samples if s["problem_id"] == "p1" and s["sample"] == 0)
+    assert first["reasoning"] == "Thinking about 1/2." and first["content"] == "So \\boxed{\\frac{1}{2}}."
+    assert first["correct"] is True and first["finish_reason"] == "stop" and first["tokens"] == 5
+    assert first["messages"][0]["role"] == "user" and PROBLEMS[0][1] in first["messages"][0]["content"]
+    # per problem: samples 0, 2 right (the same text), 1, 3 wrong -> 1 kept, 2 incorrect, 1 duplicate
+    assert report["samples"] == 12 and report["correct"] == 6 and report["kept"] == 3
+    assert report["removed"] == {**dict.fromkeys(FILTERS, 0), "incorrect": 6, "duplicate": 3}
+    assert json.loads((tmp_path / "o" / "report.json").read_text()) == report
+    rows = lines(tmp_path / "o" / "filtered.jsonl")
+    assert [r["problem_id"] for r in rows] == ["p1", "p2", "p3"]
+    assert rows[1]["messages"] == [first_user(samples, "p2"), {"role": "assistant",
+                                   "content": "<think>\nThinking about 2+2.\n</think>\n\nSo \\boxed{4}."}]
+
+
+def first_user(samples, pid):
+    return next(s["messages"][0] for s in samples if s["problem_id"] == pid)
+
+
+def test_teacher_failing_mid_run_keeps_samples_and_resumes(tmp_path, data, verifier_pool, capsys):
+    calls = []
+
+    def failing_after_first(messages, j):
+        calls.append(j)
+        fake.fail(500, times=None)  # the first request is answered; every later one fails
+        return answer(messages, j)
+
+    args = ["generate", "--model", "fake-model", "--data", data, "--out", str(tmp_path / "o"), "--samples", "4",
+            "--no-progress", "--task_args={test_fraction: 0.0}", "--problems_per_batch=1", "--concurrency=1",
+            "--max_retries=1", "--retry_backoff=0.01"]
+    with FakeOpenAI(failing_after_first) as fake:
+        assert main([*args, "--base-url", fake.url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: generate:") and "samples.jsonl" in err
+    assert "500" in err and "4 of 12" in err
+    assert len(lines(tmp_path / "o" / "samples.jsonl")) == 4 and not (tmp_path / "o" / "report.json").exists()
+    with FakeOpenAI(answer) as fake:  # the teacher is back: only the two missing problems are asked for
+        assert main([*args, "--base-url", fake.url]) == 0
+        asked = sorted(r.body["messages"][0]["content"].split("\n")[0] for r in fake.chat_requests)
+    assert asked == [PROBLEMS[1][1], PROBLEMS[2][1]]
+    samples = lines(tmp_path / "o" / "samples.jsonl")
+    assert sorted((s["problem_id"], s["sample"]) for s in samples) == [(p, k) for p in ("p1", "p2", "p3") for k in range(4)]
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["kept"] == 3
+    assert "kept 3" in capsys.readouterr().out
+
+
+def test_missing_or_empty_input_is_one_line_naming_stage_and_file(tmp_path, capsys):
+    missing = tmp_path / "nope.jsonl"
+    assert main(["generate", "--model", "m", "--data", str(missing), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: generate:") and str(missing) in err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(R1kitError, match=f"generate: .*{empty}"):
+        run_generate(GenerateConfig(model="m", data=str(empty), out=str(tmp_path / "o")), progress=False)
+    assert not (tmp_path / "o").exists()  # nothing written before the input is known good
+
+
+def test_local_model_end_to_end_and_resume_reproduces(tmp_path, tiny_model_dir, one_thread):
+    """A tiny random model writes garbage; with the answer checks off its samples still flow through."""
+    keep_all = FilterConfig(correct=False, truncated=False, min_language_share=0, max_repetition=0)
+    c = GenerateConfig(model=str(tiny_model_dir), task="arithmetic", task_args={"digits": 2}, limit=3, samples=2,
+                       max_new_tokens=6, template="r1_zero", out=str(tmp_path / "o"), filters=keep_all, device="cpu")
+    report = run_generate(c, progress=False)
+    path = tmp_path / "o" / "samples.jsonl"
+    before = path.read_text().splitlines()
+    assert len(before) == 6 and report["samples"] == 6
+    assert all(s["tokens"] <= 6 and s["correct"] is False for s in map(json.loads, before))
+    assert report["kept"] + sum(report["removed"].values()) == 6
+    rows = lines(tmp_path / "o" / "filtered.jsonl")
+    assert len(rows) == report["kept"] and all(r["messages"][-1]["role"] == "assistant" for r in rows)
+    path.write_text("\n".join(before[:3]) + "\n" + before[3][:10])  # killed mid-write: a torn line
+    run_generate(c, progress=False)
+    after = path.read_text().splitlines()
+    assert sorted(after) == sorted(before)  # the local engine reproduces the lost samples exactly
