@@ -3,6 +3,7 @@
     r1kit demo [--out DIR]                                  R1-Zero on a laptop, before/after table
     r1kit train grpo --config recipes/X.yaml [--resume] [--section.key=value ...]
     r1kit train sft --config recipes/sft_tiny.yaml [--resume] [--section.key=value ...]
+    r1kit train rm --config recipes/rm_tiny.yaml [--resume] [--section.key=value ...]
     r1kit model new --arch qwen2 --size tiny --out DIR      a tiny random model + local tokenizer
     r1kit model base --out DIR                              the demo's pretrained tiny base model
     r1kit eval --model DIR_OR_NAME --benchmark aime24,math500 [--base-url URL] [--out DIR] [--key=value ...]
@@ -60,6 +61,20 @@ def _cmd_train_sft(args: argparse.Namespace, extra: list[str]) -> int:
     if metrics.get("dropped"):
         print(f"dropped {metrics['dropped']} examples longer than data.max_length={cfg.data.max_length}")
     print(f"final loss: {metrics.get('loss', float('nan')):.4f}\ncheckpoint: {metrics['checkpoint']}\nplot: {metrics['plot']}")
+    return 0
+
+
+def _cmd_train_rm(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.config import load_config
+    from r1kit.train.rm import train_rm
+    from r1kit.train.rm_config import RMRunConfig
+
+    cfg = load_config(RMRunConfig, args.config, extra)
+    print(f"r1kit: reward-model run in {cfg.out_dir} ({cfg.steps} steps, model {cfg.model.name_or_path})")
+    metrics = train_rm(cfg, resume=args.resume, progress=not args.no_progress)
+    if "eval/accuracy" in metrics:
+        print(f"held-out pairwise accuracy: {metrics['eval/accuracy']:.3f} ({metrics['eval/pairs']} pairs)")
+    print(f"checkpoint: {metrics['checkpoint']}")
     return 0
 
 
@@ -173,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     sft.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     sft.add_argument("--no-progress", action="store_true", help="no progress bar")
     sft.set_defaults(fn=_cmd_train_sft)
+    rm = train.add_parser("rm", help="a Bradley-Terry reward model on preference pairs (chosen/rejected)")
+    rm.add_argument("--config", required=True, help="recipe YAML, e.g. recipes/rm_tiny.yaml")
+    rm.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    rm.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rm.set_defaults(fn=_cmd_train_rm)
     model = sub.add_parser("model", help="models").add_subparsers(dest="action", required=True)
     new = model.add_parser("new", help="build a tiny random model with a locally trained tokenizer")
     new.add_argument("--arch", default="qwen2", help="qwen2, llama or deepseek_v3")

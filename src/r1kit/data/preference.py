@@ -127,3 +127,9 @@ def toy_pairs(n: int, seed: int = 0) -> list[dict]:
         rows.append({"prompt": f"What is {a} + {b}?", "chosen": think + str(a + b),
                      "rejected": think + "I am not sure."})
     return rows
+
+
+def toy_preferences(n: int, split: str = "all", test_fraction: float = 0.1, seed: int = 0) -> list[PreferencePair]:
+    """The toy rows of `toy_pairs` as PreferencePairs of `split`, held out by prompt hash like a file."""
+    pairs = [parse_pair(row, f"toy-{i:06d}") for i, row in enumerate(toy_pairs(n, seed))]
+    return [p for p in pairs if split == "all" or split_of(problem_key(p.prompt_text), test_fraction) == split]
