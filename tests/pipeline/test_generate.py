@@ -53,6 +53,10 @@ def test_endpoint_traces_are_verified_filtered_and_written(tmp_path, data, verif
     assert report["samples"] == 12 and report["correct"] == 6 and report["kept"] == 3
     assert report["removed"] == {**dict.fromkeys(FILTERS, 0), "incorrect": 6, "duplicate": 3}
     assert json.loads((tmp_path / "o" / "report.json").read_text()) == report
+    with FakeOpenAI(answer) as fake:  # fewer samples per problem over the same folder: read back, none asked
+        fewer = run_generate(cfg(fake.url, data, tmp_path / "o", samples=2), progress=False)
+        assert fake.chat_requests == []
+    assert fewer["samples"] == 6 and fewer["removed"]["incorrect"] == 3 and fewer["kept"] == 3
     rows = lines(tmp_path / "o" / "filtered.jsonl")
     assert [r["problem_id"] for r in rows] == ["p1", "p2", "p3"]
     assert rows[1]["messages"] == [first_user(samples, "p2"), {"role": "assistant",
