@@ -12,7 +12,7 @@ conversion (`to_messages`, first match wins):
 | `messages`: [{role, content}] (+ `reasoning_content`)  | itself; a turn's `reasoning_content` is put in    |
 |                                                       | front of its content as `<think>\\n…\\n</think>\\n\\n` |
 | `conversations`: [{from, value}] (+ top-level `system`)| roles human/user, gpt/assistant/model, system     |
-| a prompt (`problem`, `question`, `prompt`, `instruction`, `input`) and a response (`generation`, `response`, `completion`, `output`, `attempt`), optionally a reasoning key (`reasoning`, `thinking`, `reasoning_content`, `thinking_trajectories`) | user turn + assistant turn; the reasoning is wrapped in `<think>` |
+| a prompt (`problem`, `question`, `prompt`, `instruction`, `input`) and a response (`generation(s)`, `response`, `completion`, `output`, `attempt`), optionally a reasoning key (`reasoning`, `thinking`, `reasoning_content`, `thinking_trajectories`) | user turn + assistant turn; the reasoning is wrapped in `<think>` |
 
 `<|begin_of_thought|>…<|end_of_thought|>` (and the `<|begin/end_of_solution|>` markers around the answer)
 become `<think>\\n…\\n</think>\\n\\n…`. A row that yields no assistant turn is an R1kitError naming the
@@ -27,7 +27,7 @@ import os
 from r1kit.errors import R1kitError
 
 PROMPT_KEYS = ("problem", "question", "prompt", "instruction", "input")
-RESPONSE_KEYS = ("generation", "response", "completion", "output", "attempt")
+RESPONSE_KEYS = ("generation", "generations", "response", "completion", "output", "attempt")
 REASONING_KEYS = ("reasoning", "thinking", "reasoning_content", "thinking_trajectories")
 ROLES = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
          "model": "assistant"}

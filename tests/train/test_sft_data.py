@@ -1,0 +1,142 @@
+"""SFT examples: the loss mask covers exactly the assistant tokens (hand-built conversations, multi-turn);
+packing keeps examples apart (packed loss and gradient = per-example ones); accumulation is exact."""
+
+import pytest
+import torch
+
+from r1kit.train.sft_data import ChatExample, encode_conversation, pack, step_rows, summed_nll
+
+SYSTEM, Q1, Q2 = "Be brief.", "What is 2+3?", "And 4+4?"
+A1, A2 = "<think>\nadd the digits\n</think>\n\n5", "<think>\nfour and four\n</think>\n\n8"
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from r1kit.models import build_tokenizer
+
+    return build_tokenizer()
+
+
+def ids(tok, text):
+    return tok(text, add_special_tokens=False)["input_ids"]
+
+
+def expected(tok, *pieces):
+    """ids and mask of (text, in_loss) pieces written out by hand."""
+    out_ids, out_mask = [], []
+    for text, in_loss in pieces:
+        piece = ids(tok, text)
+        out_ids += piece
+        out_mask += [int(in_loss)] * len(piece)
+    return out_ids, out_mask
+
+
+def test_mask_is_the_assistant_turn_with_its_eos(tok):
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": Q1},
+                {"role": "assistant", "content": A1}]
+    (ex,) = encode_conversation(messages, tok)
+    want_ids, want_mask = expected(tok, (f"{SYSTEM}<|User|>{Q1}<|Assistant|><think>\n", False),
+                                   ("add the digits\n</think>\n\n5<|endoftext|>", True))
+    assert ex.ids == want_ids and ex.mask == want_mask
+    assert tok.decode([t for t, m in zip(ex.ids, ex.mask) if m]) == "add the digits\n</think>\n\n5<|endoftext|>"
+    assert ex.ids[-1] == tok.eos_token_id and ex.mask[-1] == 1
+
+
+def test_multi_turn_without_reasoning_is_one_example_with_two_spans(tok):
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": "bye"}, {"role": "assistant", "content": "ciao"}]
+    (ex,) = encode_conversation(messages, tok)
+    assert (ex.ids, ex.mask) == expected(tok, ("<|User|>hi<|Assistant|>", False), ("hello<|endoftext|>", True),
+                                         ("<|User|>bye<|Assistant|>", False), ("ciao<|endoftext|>", True))
+
+
+def test_multi_turn_reasoning_trains_each_turn_with_history_as_served(tok):
+    """R1's template drops earlier reasoning from history: each turn is its own example, its history
+    rendered as the model will see it at inference (the earlier answer without its think block, mask 0)."""
+    messages = [{"role": "user", "content": Q1}, {"role": "assistant", "content": A1},
+                {"role": "user", "content": Q2}, {"role": "assistant", "content": A2}]
+    first, second = encode_conversation(messages, tok)
+    assert (first.ids, first.mask) == expected(tok, (f"<|User|>{Q1}<|Assistant|><think>\n", False),
+                                               ("add the digits\n</think>\n\n5<|endoftext|>", True))
+    assert (second.ids, second.mask) == expected(
+        tok, (f"<|User|>{Q1}<|Assistant|>5<|endoftext|><|User|>{Q2}<|Assistant|><think>\n", False),
+        ("four and four\n</think>\n\n8<|endoftext|>", True))
+
+
+def test_pack_first_fit_decreasing():
+    assert pack([5, 4, 3, 2, 1], 6) == [[0, 4], [1, 3], [2]]
+    lengths = [7, 3, 9, 1, 1, 4, 6, 2, 8, 5]
+    rows = pack(lengths, 10)
+    assert sorted(i for r in rows for i in r) == list(range(10))
+    assert all(sum(lengths[i] for i in r) <= 10 for r in rows) and len(rows) == 5  # 46 tokens: 5 rows minimum
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir):
+    from r1kit.models import load_model
+
+    torch.manual_seed(0)
+    return load_model(str(tiny_model_dir)).eval()
+
+
+def examples(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        length = int(torch.randint(4, 20, (1,), generator=g))
+        toks = torch.randint(10, 500, (length,), generator=g).tolist()
+        mask = (torch.rand(length, generator=g) < 0.6).long().tolist()
+        out.append(ChatExample(toks, mask))
+    return out
+
+
+def step_loss_and_grad(model, batches, n_targets):
+    model.zero_grad(set_to_none=True)
+    total = 0.0
+    for b in batches:
+        nll, _ = summed_nll(model, b)
+        (nll / n_targets).backward()
+        total += nll.item()
+    grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    return total / n_targets, grad
+
+
+def test_packed_loss_equals_per_example_loss(model, one_thread):
+    exs = examples()
+    n_targets = sum(sum(ex.mask[1:]) for ex in exs)
+    alone = step_loss_and_grad(model, [step_rows([ex], 0, 64, False, 0)[0] for ex in exs], n_targets)
+    packed_batches = step_rows(exs, 0, 40, True, 0)
+    assert packed_batches[0]["input_ids"].shape[0] < len(exs)  # several examples share a row
+    packed = step_loss_and_grad(model, packed_batches, n_targets)
+    padded = step_loss_and_grad(model, step_rows(exs, 0, 40, False, 0), n_targets)
+    for loss, grad in (packed, padded):
+        assert loss == pytest.approx(alone[0], abs=1e-5)
+        assert torch.allclose(grad, alone[1], atol=1e-6)
+    # the test can fail: positions that run on across examples let attention cross the boundary
+    crossing = [dict(b, position_ids=torch.arange(b["input_ids"].shape[1]).expand_as(b["input_ids"]))
+                for b in packed_batches]
+    assert abs(step_loss_and_grad(model, crossing, n_targets)[0] - alone[0]) > 1e-3
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_gradient_accumulation_equals_the_full_batch(model, one_thread, packing):
+    exs = examples(8, seed=1)
+    n_targets = sum(sum(ex.mask[1:]) for ex in exs)
+    full = step_loss_and_grad(model, step_rows(exs, 0, 30, packing, 0), n_targets)
+    micro = step_rows(exs, 0, 30, packing, 1)
+    assert len(micro) > 1
+    acc = step_loss_and_grad(model, micro, n_targets)
+    assert acc[0] == pytest.approx(full[0], abs=1e-5) and torch.allclose(acc[1], full[1], atol=1e-6)
+
+
+def test_summed_nll_is_the_next_token_loss_on_masked_tokens(model, one_thread):
+    """Reference: for each masked position t, run the model on ids[:t] alone and take -log p(ids[t])."""
+    (ex,) = examples(1, seed=2)
+    nll, count = summed_nll(model, step_rows([ex], 0, 64, True, 0)[0])
+    want = 0.0
+    with torch.no_grad():
+        for t in range(1, len(ex.ids)):
+            if ex.mask[t]:
+                logits = model(input_ids=torch.tensor([ex.ids[:t]])).logits[0, -1]
+                want -= torch.log_softmax(logits.float(), -1)[ex.ids[t]].item()
+    assert count == sum(ex.mask[1:]) and nll.item() == pytest.approx(want, rel=1e-5)
