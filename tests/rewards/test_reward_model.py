@@ -80,3 +80,19 @@ def test_bad_paths(rm_run, tiny_model_dir, tmp_path):
     with pytest.raises(R1kitError, match="is not a reward model"):
         rm.reward_model_preflight({"path": str(tiny_model_dir)})          # a causal LM: its head would be random
     assert score(["<think>a</think> 42"], tmp_path / "nope") == [None]   # at scoring time: never raises
+
+
+def test_a_too_long_text_loses_its_start_not_its_answer(rm_run):
+    model, tokenizer = rm.load_reward_model(str(rm_run))
+    long_prompt = ({"role": "user", "content": "What is 12 + 30? " + "Think hard. " * 50},)
+    texts = [rm.rm_text(tokenizer, long_prompt, a) for a in ("42", "I am not sure.")]
+    import torch
+
+    with torch.no_grad():
+        cut = rm.sequence_rewards(model, tokenizer, texts, max_length=12)
+    assert abs(cut[0] - cut[1]) > 1e-3                # cut from the end, both would read the same 12 tokens
+    ids = tokenizer(texts[0], add_special_tokens=False)["input_ids"][-12:]
+    assert tokenizer.decode(ids).endswith("42" + tokenizer.eos_token)     # the kept tokens end with the answer
+    with torch.no_grad():
+        tail = model(input_ids=torch.tensor([ids])).logits.item()
+    assert cut[0].item() == pytest.approx(tail, abs=1e-5)

@@ -117,3 +117,16 @@ def test_bad_config_is_an_error(tmp_path, capsys, override, says):
     recipe.write_text("data: {toy: 10}\n")
     assert cli.main(["train", "rm", "--config", str(recipe), override]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_micro_batches_accumulate_to_the_full_batch_step(tiny_model_dir, tmp_path):
+    def one_step(micro, out):
+        run = rm_mod.setup_run(toy_config(tiny_model_dir, out, steps=1, eval_every=0,
+                                          optim=OptimConfig(lr=1e-3, micro_batch_size=micro)))
+        metrics = rm_mod.rm_step(run)
+        return metrics, dict(run.model.named_parameters())
+
+    (m_full, w_full), (m_micro, w_micro) = one_step(0, tmp_path / "a"), one_step(5, tmp_path / "b")  # 16 = 5+5+5+1
+    assert m_full["loss"] == pytest.approx(m_micro["loss"], abs=1e-6)
+    assert m_full["grad_norm"] == pytest.approx(m_micro["grad_norm"], rel=1e-4)
+    assert all(torch.allclose(w_full[k], w_micro[k], atol=1e-5) for k in w_full)  # Adam amplifies float noise
