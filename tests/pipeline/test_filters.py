@@ -106,3 +106,11 @@ def test_to_chat():
     assert row["messages"] == [{"role": "user", "content": "problem p1"},
                                {"role": "assistant", "content": "<think>\nadd 2 and 3\n</think>\n\n\\boxed{5}"}]
     assert (row["problem_id"], row["sample"]) == ("p1", 0)
+
+
+@pytest.mark.parametrize("judged,keep_uncheckable,fault", [
+    (True, False, False), (False, False, True), (False, True, True), (None, True, False)])
+def test_judge_decides_when_verify_cannot(judged, keep_uncheckable, fault):
+    s = {**sample(correct=None), "judged": judged}
+    assert is_incorrect(s, keep_uncheckable) is fault
+    assert is_incorrect({**sample(correct=False), "judged": True}) is True  # verify's verdict comes first

@@ -123,3 +123,68 @@ def test_local_model_end_to_end_and_resume_reproduces(tmp_path, tiny_model_dir, 
     run_generate(c, progress=False)
     after = path.read_text().splitlines()
     assert sorted(after) == sorted(before)  # the local engine reproduces the lost samples exactly
+
+
+def judge_answer(messages, j):
+    """The fake judge: CORRECT when the response's final part boxes x (the reference), else INCORRECT."""
+    return "", ("CORRECT" if "\\boxed{x}" in messages[-1]["content"].split("Final part")[-1] else "INCORRECT"), "stop"
+
+
+def test_judge_decides_uncheckable_samples_and_resumes_after_failing(tmp_path, verifier_pool, capsys):
+    """A gold verify cannot parse ("\\boxed{x") leaves the sample unscored; the judge sees the reference."""
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"id": "q", "problem": "Name the unknown.", "answer": "\\boxed{x"}) + "\n")
+
+    def teacher(messages, j):
+        return "Call it x.", "So \\boxed{x}." if j % 2 == 0 else "So \\boxed{y}.", "stop"
+
+    def failing_judge(messages, j):
+        judge.fail(503, times=None)  # one verdict, then the judge goes down
+        return judge_answer(messages, j)
+
+    with FakeOpenAI(teacher) as fake, FakeOpenAI(failing_judge, models=("judge",)) as judge:
+        c = cfg(fake.url, str(path), tmp_path / "o", judge_url=judge.url, judge_model="judge", concurrency=1,
+                max_retries=0)
+        with pytest.raises(R1kitError, match="generate: the judge failed .*judgments.jsonl.*503"):
+            run_generate(c, progress=False)
+    assert len(lines(tmp_path / "o" / "samples.jsonl")) == 4  # the teacher's samples are all kept
+    assert len(lines(tmp_path / "o" / "judgments.jsonl")) == 1
+    with FakeOpenAI(teacher) as fake, FakeOpenAI(judge_answer, models=("judge",)) as judge:
+        report = run_generate(cfg(fake.url, str(path), tmp_path / "o", judge_url=judge.url, judge_model="judge"),
+                              progress=False)
+        assert fake.chat_requests == [] and len(judge.chat_requests) == 3  # only the unjudged samples
+        assert all("Reference answer:\n\\boxed{x" in r.body["messages"][0]["content"] and "Call it" not in
+                   r.body["messages"][0]["content"] for r in judge.chat_requests)  # reference, never the reasoning
+    judged = {(r["sample"], r["judged"]) for r in lines(tmp_path / "o" / "judgments.jsonl")}
+    assert judged == {(0, True), (1, False), (2, True), (3, False)}
+    assert report["uncheckable"] == 4 and report["judged_correct"] == 2
+    assert report["kept"] == 1 and report["removed"]["incorrect"] == 2 and report["removed"]["duplicate"] == 1
+
+
+def test_mix_in_non_reasoning_rows_by_ratio(tmp_path, data, verifier_pool):
+    mix = tmp_path / "chat.jsonl"
+    mix.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"hi {i}"},
+                                                    {"role": "assistant", "content": f"hello {i}"}]}) + "\n"
+                           for i in range(10)))
+    with FakeOpenAI(answer) as fake:
+        report = run_generate(cfg(fake.url, data, tmp_path / "o", mix_data=str(mix), mix_ratio=0.5), progress=False)
+    rows = lines(tmp_path / "o" / "filtered.jsonl")
+    plain = [r for r in rows if not r["messages"][-1]["content"].startswith("<think>")]
+    assert report["kept"] == 3 and report["mixed_in"] == 3 and len(rows) == 6 and len(plain) == 3  # 3 / 6 = 0.5
+    assert len({r["messages"][0]["content"] for r in plain}) == 3  # drawn without replacement
+
+
+def test_mix_in_ratio_and_bad_mix_file(tmp_path):
+    from r1kit.pipeline.generate import mix_in, read_mix
+
+    rows, mix = [{"r": i} for i in range(3)], [{"m": i} for i in range(10)]
+    assert len(mix_in(rows, mix, 0.25)) == 4  # round(3 * 0.25 / 0.75) = 1
+    assert len(mix_in(rows, mix, 0.9)) == 13  # 27 wanted, the 10 there are
+    assert mix_in(rows, mix, 0.5, seed=1) == mix_in(rows, mix, 0.5, seed=1) and mix_in(rows, [], 0.5) == rows
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"messages": [{"role": "assistant", "content": "a"}]}) + "\n"
+                   + json.dumps({"messages": [{"role": "user", "content": "no answer"}]}) + "\n")
+    with pytest.raises(R1kitError, match=f"generate: {bad} line 2: need \"messages\" ending in an assistant turn"):
+        read_mix(str(bad))
+    with pytest.raises(R1kitError, match="generate: mix data not found"):
+        read_mix(str(tmp_path / "none.jsonl"))

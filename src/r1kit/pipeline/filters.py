@@ -13,8 +13,8 @@ of one sample (True = the sample has the fault); `apply_filters` runs them in th
 counts each sample once, against the first filter that removes it. Deduplication and the per-problem cap
 look across samples and run last.
 
-Left out: an LLM judge for samples whose gold cannot be rule-checked (today they are kept or dropped by
-`keep_uncheckable`), and the "reasoning, then summary" rewrite of cold-start data.
+A sample verify could not score may carry "judged" (pipeline/judge.py), the LLM judge's verdict.
+Left out: the "reasoning, then summary" rewrite of cold-start data.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class FilterConfig:
     correct: bool = True
     """Drop samples r1kit.verify scored wrong."""
     keep_uncheckable: bool = False
-    """Samples whose gold cannot be rule-checked (verdict null): keep them (True) or drop them."""
+    """Samples whose gold cannot be rule-checked (verdict null) and that no judge decided: keep them or not."""
     truncated: bool = True
     """Drop samples cut off by the token budget (finish_reason "length") or with no final part."""
     language: str = "en"
@@ -52,8 +52,10 @@ class FilterConfig:
 
 
 def is_incorrect(sample: dict, keep_uncheckable: bool = False) -> bool:
-    """True when verify scored the sample wrong; a null verdict counts as wrong unless keep_uncheckable."""
+    """True when verify scored the sample wrong, or, where verify could not (correct null), the LLM judge
+    did (judged false); with neither verdict the sample counts as wrong unless keep_uncheckable."""
     verdict = sample.get("correct")
+    verdict = sample.get("judged") if verdict is None else verdict
     return (not keep_uncheckable) if verdict is None else verdict is not True
 
 

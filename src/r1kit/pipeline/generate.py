@@ -14,8 +14,11 @@ r1kit.verify). Three files in `out`:
                   killed or failed mid-way (a teacher endpoint going down) loses nothing it had finished.
   filtered.jsonl  the kept samples in chat form (pipeline.filters.to_chat), what `r1kit train sft` reads.
   report.json     samples generated, kept, and how many each filter removed (pipeline.filters.FILTERS).
-Left out (next session): an LLM judge for uncheckable golds, the "reasoning, then summary" rewrite,
-mixing in non-reasoning SFT data by ratio.
+With `judge_url`, samples whose gold verify cannot check are judged by an LLM that sees the reference
+(pipeline/judge.py; verdicts in judgments.jsonl, resumable). With `mix_data` and `mix_ratio`, that share
+of filtered.jsonl is non-reasoning SFT rows (R1 §2.3.3 mixes ~200k non-reasoning with ~600k reasoning).
+Any failure is one line naming the stage and the file; what was finished stays on disk.
+Left out (next session): the "reasoning, then summary" rewrite of cold-start data.
 """
 
 from __future__ import annotations
@@ -68,6 +71,17 @@ class GenerateConfig:
     dtype: str = "float32"
     out: str = ""
     """Output directory; running again with the same one resumes."""
+    judge_url: str = ""
+    """An OpenAI-compatible endpoint judging samples whose gold verify cannot check (pipeline/judge.py);
+    empty = no judge (filters.keep_uncheckable decides)."""
+    judge_model: str = ""
+    """The judge's model name."""
+    judge_api_key_env: str = "OPENAI_API_KEY"
+    judge_max_tokens: int = 1024
+    mix_data: str = ""
+    """A chat JSONL (rows with "messages") of non-reasoning SFT data to mix into filtered.jsonl."""
+    mix_ratio: float = 0.0
+    """The share of filtered.jsonl's rows taken from mix_data, in [0, 1)."""
     filters: FilterConfig = field(default_factory=FilterConfig)
 
     def __post_init__(self) -> None:
@@ -80,6 +94,10 @@ class GenerateConfig:
             raise R1kitError(f"{STAGE}: samples, problems_per_batch and concurrency must be >= 1, limit >= 0")
         if self.base_url and self.template != "chat":
             raise R1kitError(f"{STAGE}: an endpoint is sent chat messages: template must be 'chat'")
+        if self.judge_url and not self.judge_model:
+            raise R1kitError(f"{STAGE}: --judge_url needs --judge_model (the judge's model name)")
+        if not 0 <= self.mix_ratio < 1 or (self.mix_ratio > 0) != bool(self.mix_data):
+            raise R1kitError(f"{STAGE}: mix_ratio must be in [0, 1), and above 0 exactly when mix_data is given")
 
 
 def run_generate(cfg: GenerateConfig, progress: bool = True) -> dict:
@@ -87,6 +105,7 @@ def run_generate(cfg: GenerateConfig, progress: bool = True) -> dict:
     from r1kit.config import save_config
 
     task, examples = _problems(cfg)  # a missing or empty input fails before anything is written
+    mix = read_mix(cfg.mix_data) if cfg.mix_data else []
     backend = _backend(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,13 +120,18 @@ def run_generate(cfg: GenerateConfig, progress: bool = True) -> dict:
         log.close()
         backend.close()
     samples = log.ordered()
+    if cfg.judge_url:
+        _judge(cfg, samples, examples, out / "judgments.jsonl")
     kept, removed = apply_filters(samples, cfg.filters)
+    rows = mix_in([to_chat(s) for s in kept], mix, cfg.mix_ratio, cfg.seed)
     with (out / "filtered.jsonl").open("w", encoding="utf-8") as f:
-        f.writelines(json.dumps(to_chat(s), ensure_ascii=False) + "\n" for s in kept)
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     report = {"stage": STAGE, "model": cfg.model, "task": task.name, "problems": len(examples),
               "samples": len(samples), "kept": len(kept), "removed": removed,
               "correct": sum(s.get("correct") is True for s in samples),
-              "filters": asdict(cfg.filters)}
+              "uncheckable": sum(s.get("correct") is None for s in samples),
+              "judged_correct": sum(s.get("correct") is None and s.get("judged") is True for s in samples),
+              "mixed_in": len(rows) - len(kept), "rows": len(rows), "filters": asdict(cfg.filters)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -146,6 +170,73 @@ def _backend(cfg: GenerateConfig):
     from r1kit.eval.local import LocalBackend
 
     return LocalBackend(cfg.model, cfg.template, cfg.device, cfg.dtype)
+
+
+def _judge(cfg: GenerateConfig, samples: list[dict], examples: list, path: Path) -> None:
+    """Judge the samples verify could not score; verdicts kept in `path` (resumable), set as sample["judged"]."""
+    from r1kit.eval.endpoint import EndpointBackend
+    from r1kit.eval.samples import _read_complete_lines
+    from r1kit.pipeline.judge import judge_samples, needs_judge
+
+    done = {(r.get("problem_id"), r.get("sample")): r.get("judged") for r in _read_complete_lines(path)}
+    for s in samples:
+        s["judged"] = done.get((s["problem_id"], s["sample"]))
+    todo = [s for s in samples if needs_judge(s)]
+    if not todo:
+        return
+    judge = EndpointBackend(cfg.judge_url, cfg.judge_model, os.environ.get(cfg.judge_api_key_env),
+                            concurrency=cfg.concurrency, max_retries=cfg.max_retries, backoff=cfg.retry_backoff)
+    with path.open("a", encoding="utf-8") as f:
+        def record(sample: dict, verdict: bool | None) -> None:
+            sample["judged"] = verdict
+            if verdict is not None:  # an unclear reply is asked again on the next run
+                f.write(json.dumps({"problem_id": sample["problem_id"], "sample": sample["sample"],
+                                    "judged": verdict}) + "\n")
+                f.flush()
+        try:
+            judge.check()
+            judge_samples(judge, todo, {ex.id: ex for ex in examples}, max_tokens=cfg.judge_max_tokens,
+                          on_judged=record)
+        except R1kitError as e:
+            raise R1kitError(f"{STAGE}: the judge failed (verdicts so far kept in {path}; rerun to resume): {e}") \
+                from None
+
+
+def read_mix(path: str) -> list[dict]:
+    """The rows of a chat JSONL of non-reasoning SFT data; each needs "messages" ending in an assistant turn."""
+    p = Path(path)
+    if not p.is_file():
+        raise R1kitError(f"{STAGE}: mix data not found: {path}")
+    rows = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise R1kitError(f"{STAGE}: {path} line {n} is not JSON") from None
+        msgs = row.get("messages") if isinstance(row, dict) else None
+        if not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], dict) \
+                or msgs[-1].get("role") != "assistant":
+            raise R1kitError(f"{STAGE}: {path} line {n}: need \"messages\" ending in an assistant turn")
+        rows.append({"messages": msgs})
+    if not rows:
+        raise R1kitError(f"{STAGE}: mix data {path} is empty")
+    return rows
+
+
+def mix_in(rows: list[dict], mix: list[dict], ratio: float, seed: int = 0) -> list[dict]:
+    """`rows` plus m rows of `mix` so that m / (len(rows) + m) = ratio, m = round(len(rows) * ratio / (1 - ratio)),
+    at most len(mix); the mix rows drawn without replacement and everything shuffled, both seeded."""
+    import random
+
+    if not mix or ratio <= 0:
+        return rows
+    rng = random.Random(seed)
+    m = min(len(mix), round(len(rows) * ratio / (1 - ratio)))
+    out = rows + rng.sample(mix, m)
+    rng.shuffle(out)
+    return out
 
 
 def _sample(backend, task, examples: list, cfg: GenerateConfig, log: TraceLog, progress: bool) -> None:
