@@ -37,7 +37,7 @@ def test_loss_falls_and_held_out_accuracy_reaches_0_9(tiny_model_dir, tmp_path):
     evals = [r for r in log if "eval/accuracy" in r]
     assert [r["step"] for r in evals] == [0, 10, 20, 30]
     assert evals[0]["eval/pairs"] == evals[-1]["eval/pairs"] > 50       # ~20% of 400 prompts held out
-    assert evals[0]["eval/accuracy"] < 0.8                                # random init: no better than chance
+    assert evals[0]["eval/loss"] > 0.6               # random head: near log 2 (its accuracy is luck, 0.0-1.0 by seed)
     assert evals[-1]["eval/accuracy"] >= 0.9 and metrics["eval/accuracy"] >= 0.9
     assert evals[-1]["eval/loss"] < 0.5 * evals[0]["eval/loss"]
     train = [r["loss"] for r in log if "loss" in r]
