@@ -96,3 +96,18 @@ def test_a_too_long_text_loses_its_start_not_its_answer(rm_run):
     with torch.no_grad():
         tail = model(input_ids=torch.tensor([ids])).logits.item()
     assert cut[0].item() == pytest.approx(tail, abs=1e-5)
+
+
+def test_stage_4_mix_rule_rewards_for_reasoning_the_model_for_general(rm_run):
+    from r1kit.data.arithmetic import ArithmeticTask
+
+    task = ArithmeticTask()
+    general = Example("g", "What is 12 + 30?", "", {"type": "general"})
+    reasoning = task._example("r", 1, 2)
+    options = {"per_type": {"weights": {"reasoning": {"accuracy": 1.0}, "general": {"reward_model": 1.0}},
+                            "options": {"reward_model": {"path": str(rm_run)}}}}
+    completions = ["<think>a</think> <answer>3</answer>", "<think>a</think> 42", "<think>a</think> I am not sure."]
+    _, parts = compute_rewards(completions, [reasoning, general, general], task, {"per_type": 1.0}, options=options)
+    alone = score(completions[1:], rm_run)
+    assert parts["per_type"][0] == 1.0
+    assert parts["per_type"][1:] == pytest.approx(alone, abs=1e-5) and alone[0] > alone[1]
