@@ -4,7 +4,7 @@ import pytest
 
 from r1kit.pipeline.filters import (FILTERS, FilterConfig, apply_filters, has_code_block, is_incorrect,
                                     is_mixed_language, is_truncated, language_share, longest_paragraph,
-                                    repetition_share, to_chat)
+                                    readable, repetition_share, to_chat)
 
 
 def sample(pid="p1", k=0, reasoning="First add the units, then carry the one.", content="The answer is 5.",
@@ -114,3 +114,22 @@ def test_judge_decides_when_verify_cannot(judged, keep_uncheckable, fault):
     s = {**sample(correct=None), "judged": judged}
     assert is_incorrect(s, keep_uncheckable) is fault
     assert is_incorrect({**sample(correct=False), "judged": True}) is True  # verify's verdict comes first
+
+
+@pytest.mark.parametrize("content,summary", [
+    ("<answer>42</answer>", "The answer is 42."),          # R1-Zero's tag answer: a bare answer
+    ("\\boxed{5}", "The answer is \\boxed{5}."),
+    ("So the sum is \\boxed{5}.", "So the sum is \\boxed{5}."),  # already a sentence
+    ("Adding the units gives 5, carrying none.\nSo 5", "Adding the units gives 5, carrying none.\nSo 5"),
+    ("", "")])
+def test_readable_summary(content, summary):
+    assert readable(sample(content=content))["content"] == summary
+
+
+def test_readable_tidies_reasoning_and_keeps_the_rest():
+    s = sample(reasoning="<think>add  \n\n\n\nthe units</think>   \n", content="5")
+    out = readable(s)
+    assert out["reasoning"] == "add\n\nthe units" and out["content"] == "The answer is 5."
+    assert {k: v for k, v in out.items() if k not in ("reasoning", "content")} == \
+        {k: v for k, v in s.items() if k not in ("reasoning", "content")}
+    assert to_chat(out)["messages"][-1]["content"] == "<think>\nadd\n\nthe units\n</think>\n\nThe answer is 5."

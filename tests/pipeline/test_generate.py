@@ -110,7 +110,8 @@ def test_local_model_end_to_end_and_resume_reproduces(tmp_path, tiny_model_dir, 
     """A tiny random model writes garbage; with the answer checks off its samples still flow through."""
     keep_all = FilterConfig(correct=False, truncated=False, min_language_share=0, max_repetition=0)
     c = GenerateConfig(model=str(tiny_model_dir), task="arithmetic", task_args={"digits": 2}, limit=3, samples=2,
-                       max_new_tokens=6, template="r1_zero", out=str(tmp_path / "o"), filters=keep_all, device="cpu")
+                       max_new_tokens=6, template="r1_zero", out=str(tmp_path / "o"), filters=keep_all, device="cpu",
+                       readable=True)
     report = run_generate(c, progress=False)
     path = tmp_path / "o" / "samples.jsonl"
     before = path.read_text().splitlines()
@@ -119,6 +120,10 @@ def test_local_model_end_to_end_and_resume_reproduces(tmp_path, tiny_model_dir, 
     assert report["kept"] + sum(report["removed"].values()) == 6
     rows = lines(tmp_path / "o" / "filtered.jsonl")
     assert len(rows) == report["kept"] and all(r["messages"][-1]["role"] == "assistant" for r in rows)
+    from r1kit.pipeline.filters import readable, to_chat
+
+    kept = {(r["problem_id"], r["sample"]) for r in rows}
+    assert rows == [to_chat(readable(s)) for s in map(json.loads, before) if (s["problem_id"], s["sample"]) in kept]
     path.write_text("\n".join(before[:3]) + "\n" + before[3][:10])  # killed mid-write: a torn line
     run_generate(c, progress=False)
     after = path.read_text().splitlines()

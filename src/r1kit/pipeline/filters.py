@@ -14,7 +14,9 @@ counts each sample once, against the first filter that removes it. Deduplication
 look across samples and run last.
 
 A sample verify could not score may carry "judged" (pipeline/judge.py), the LLM judge's verdict.
-Left out: the "reasoning, then summary" rewrite of cold-start data.
+`readable` is the cold-start rewrite into "reasoning, then summary" (R1 §2.3.1: "|special_token|
+<reasoning_process>|special_token|<summary>"), by rule: tidied text and a summary that states the answer.
+An LLM rewrite (the report's human/model post-processing) is not here.
 """
 
 from __future__ import annotations
@@ -160,3 +162,22 @@ def to_chat(sample: dict) -> dict:
     answer = f"<think>\n{reasoning}\n</think>\n\n{content}"
     return {"messages": [*sample["messages"], {"role": "assistant", "content": answer}],
             "problem_id": sample.get("problem_id"), "sample": sample.get("sample")}
+
+
+_TAG = re.compile(r"</?(think|answer)>")
+
+
+def _tidy(text: str) -> str:
+    """R1 tags removed, trailing spaces cut, runs of blank lines made one, ends stripped."""
+    text = "\n".join(line.rstrip() for line in _TAG.sub("", text).splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def readable(sample: dict) -> dict:
+    """A copy of `sample` in the cold-start form "reasoning, then summary": reasoning and final part tidied
+    (`_tidy`), and a final part that is a bare answer (one line, no sentence: "<answer>42</answer>", "42")
+    made a sentence that summarises: "The answer is 42." The verdict and other fields are unchanged."""
+    reasoning, summary = _tidy(sample.get("reasoning") or ""), _tidy(sample.get("content") or "")
+    if summary and "\n" not in summary and not re.search(r"[.!?]$", summary) and len(summary.split()) <= 3:
+        summary = f"The answer is {summary}."
+    return {**sample, "reasoning": reasoning, "content": summary}
