@@ -81,9 +81,19 @@ def weights(path):
     return load_file(str(path / "model.safetensors"))
 
 
+@pytest.fixture(scope="module")
+def dropout_model_dir(tmp_path_factory):
+    """A tiny qwen2 with attention dropout: resuming must restore the RNG for the steps to match."""
+    from r1kit.models import new_model
+
+    out = tmp_path_factory.mktemp("tiny-dropout") / "qwen2"
+    return new_model("qwen2", "tiny", out, seed=0, hidden_size=64, num_hidden_layers=2, intermediate_size=128,
+                     attention_dropout=0.1)
+
+
 @pytest.mark.parametrize("packing", [True, False])
-def test_resume_equals_uninterrupted(tiny_model_dir, chat_file, tmp_path, monkeypatch, one_thread, packing):
-    full = small_config(tiny_model_dir, chat_file, tmp_path / "full", **{"data.packing": packing})
+def test_resume_equals_uninterrupted(dropout_model_dir, chat_file, tmp_path, monkeypatch, one_thread, packing):
+    full = small_config(dropout_model_dir, chat_file, tmp_path / "full", **{"data.packing": packing})
     sft_run.train_sft(full, progress=False)
     real_step, calls = sft_run.sft_step, {"n": 0}
 
@@ -93,7 +103,7 @@ def test_resume_equals_uninterrupted(tiny_model_dir, chat_file, tmp_path, monkey
             raise Killed
         return real_step(run)
 
-    part = small_config(tiny_model_dir, chat_file, tmp_path / "part", **{"data.packing": packing})
+    part = small_config(dropout_model_dir, chat_file, tmp_path / "part", **{"data.packing": packing})
     monkeypatch.setattr(sft_run, "sft_step", dies_on_third)
     with pytest.raises(Killed):
         sft_run.train_sft(part, progress=False)

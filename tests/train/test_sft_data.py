@@ -4,7 +4,7 @@ packing keeps examples apart (packed loss and gradient = per-example ones); accu
 import pytest
 import torch
 
-from r1kit.train.sft_data import ChatExample, encode_conversation, pack, step_rows, summed_nll
+from r1kit.train.sft_data import ChatExample, accumulate_grad, encode_conversation, pack, step_rows, summed_nll
 
 SYSTEM, Q1, Q2 = "Be brief.", "What is 2+3?", "And 4+4?"
 A1, A2 = "<think>\nadd the digits\n</think>\n\n5", "<think>\nfour and four\n</think>\n\n8"
@@ -92,13 +92,10 @@ def examples(n=6, seed=0):
 
 def step_loss_and_grad(model, batches, n_targets):
     model.zero_grad(set_to_none=True)
-    total = 0.0
-    for b in batches:
-        nll, _ = summed_nll(model, b)
-        (nll / n_targets).backward()
-        total += nll.item()
+    loss, n = accumulate_grad(model, batches, "cpu")
+    assert n == n_targets
     grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
-    return total / n_targets, grad
+    return loss, grad
 
 
 def test_packed_loss_equals_per_example_loss(model, one_thread):

@@ -169,6 +169,22 @@ def summed_nll(model, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
     return nll, int((targets != -100).sum())
 
 
+
+def accumulate_grad(model, forwards: list[dict[str, Tensor]], device) -> tuple[float, int]:
+    """Gradients of one optimizer step's loss, accumulated over its forward batches (into .grad).
+
+        loss = sum over the step's target tokens of -log p(token | prefix) / N,   N = the step's target count
+
+    Each forward adds its summed NLL / N, so the gradient is the full batch's whatever the split.
+    Returns (loss, N)."""
+    n_targets = sum(int((f["labels"][:, 1:] != -100).sum()) for f in forwards)
+    total = 0.0
+    for f in forwards:
+        nll, _ = summed_nll(model, {k: v.to(device) for k, v in f.items()})
+        (nll / max(n_targets, 1)).backward()
+        total += nll.item()
+    return total / max(n_targets, 1), n_targets
+
 @torch.no_grad()
 def packing_is_exact(model, device, vocab: int, atol: float = 1e-4) -> bool:
     """Whether `model` keeps packed examples apart: the logits of two short sequences packed in one row

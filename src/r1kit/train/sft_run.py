@@ -29,7 +29,7 @@ from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
 from r1kit.train.optim import make_optimizer
 from r1kit.train.sft_config import SFTRunConfig
-from r1kit.train.sft_data import ChatExample, encode_conversation, packing_is_exact, step_rows, summed_nll
+from r1kit.train.sft_data import ChatExample, accumulate_grad, encode_conversation, packing_is_exact, step_rows
 
 
 @dataclass
@@ -106,15 +106,10 @@ def sft_step(run: SFTRun) -> dict[str, float]:
     examples = run.stream.take(cfg.data.batch_size)
     forwards = step_rows(examples, run.tokenizer.pad_token_id, cfg.data.max_length, cfg.data.packing,
                          cfg.optim.micro_batch_size)
-    n_targets = sum(int((f["labels"][:, 1:] != -100).sum()) for f in forwards)
     # ---- forward/backward: summed NLL / the step's target count, accumulated ----
     run.model.train()
     run.opt.zero_grad(set_to_none=True)
-    total = 0.0
-    for f in forwards:
-        nll, _ = summed_nll(run.model, {k: v.to(run.device) for k, v in f.items()})
-        (nll / n_targets).backward()
-        total += nll.item()
+    loss, n_targets = accumulate_grad(run.model, forwards, run.device)
     # ---- update ----
     grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
     lr = run.sched.get_last_lr()[0]
@@ -124,7 +119,7 @@ def sft_step(run: SFTRun) -> dict[str, float]:
     run.step += 1
     dt = time.perf_counter() - t0
     n_tokens = sum(int(f["input_ids"].numel()) for f in forwards)
-    return {"loss": total / n_targets, "grad_norm": float(grad_norm), "lr": lr, "target_tokens": n_targets,
+    return {"loss": loss, "grad_norm": float(grad_norm), "lr": lr, "target_tokens": n_targets,
             "rows": sum(f["input_ids"].shape[0] for f in forwards), "row_tokens": n_tokens,
             "epoch": run.stream.position / len(run.stream.examples), "step_time": dt,
             "tokens_per_s": n_tokens / max(dt, 1e-9)}
