@@ -99,11 +99,13 @@ def test_unpaired_preference_file_is_one_line_and_exit_2(tiny_model_dir, tmp_pat
     prefs.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n"
                      + json.dumps({"prompt": "q2", "chosen": "a"}) + "\n")
     recipe = tmp_path / "rm.yaml"
-    recipe.write_text(f"model: {{name_or_path: {tiny_model_dir}}}\ndata: {{path: {prefs}}}\nout_dir: {tmp_path / 'run'}\n")
+    recipe.write_text(f"model: {{name_or_path: {tiny_model_dir}}}\ndata: {{path: {prefs}}}\n"
+                      f"out_dir: {tmp_path / 'run'}\n")
     code = cli.main(["train", "rm", "--config", str(recipe), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err == f"error: rm: {prefs} line 2: unpaired row: no rejected response (each row needs chosen and rejected)\n"
+    assert err == (f"error: rm: {prefs} line 2: unpaired row: no rejected response "
+                   "(each row needs chosen and rejected)\n")
     assert not (tmp_path / "run").exists()                                # nothing written before the input is valid
 
 
