@@ -18,7 +18,7 @@ With `judge_url`, samples whose gold verify cannot check are judged by an LLM th
 (pipeline/judge.py; verdicts in judgments.jsonl, resumable). With `mix_data` and `mix_ratio`, that share
 of filtered.jsonl is non-reasoning SFT rows (R1 §2.3.3 mixes ~200k non-reasoning with ~600k reasoning).
 Any failure is one line naming the stage and the file; what was finished stays on disk.
-Left out (next session): the "reasoning, then summary" rewrite of cold-start data.
+With `readable`, kept samples are rewritten into the cold-start form "reasoning, then summary" (by rule).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from r1kit.errors import R1kitError
-from r1kit.pipeline.filters import FilterConfig, apply_filters, to_chat
+from r1kit.pipeline.filters import FilterConfig, apply_filters, readable, to_chat
 
 STAGE = "generate"
 
@@ -78,6 +78,8 @@ class GenerateConfig:
     """The judge's model name."""
     judge_api_key_env: str = "OPENAI_API_KEY"
     judge_max_tokens: int = 1024
+    readable: bool = False
+    """Rewrite kept samples into the cold-start form "reasoning, then summary" (pipeline.filters.readable)."""
     mix_data: str = ""
     """A chat JSONL (rows with "messages") of non-reasoning SFT data to mix into filtered.jsonl."""
     mix_ratio: float = 0.0
@@ -123,7 +125,7 @@ def run_generate(cfg: GenerateConfig, progress: bool = True) -> dict:
     if cfg.judge_url:
         _judge(cfg, samples, examples, out / "judgments.jsonl")
     kept, removed = apply_filters(samples, cfg.filters)
-    rows = mix_in([to_chat(s) for s in kept], mix, cfg.mix_ratio, cfg.seed)
+    rows = mix_in([to_chat(readable(s) if cfg.readable else s) for s in kept], mix, cfg.mix_ratio, cfg.seed)
     with (out / "filtered.jsonl").open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     report = {"stage": STAGE, "model": cfg.model, "task": task.name, "problems": len(examples),
