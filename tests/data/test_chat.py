@@ -83,3 +83,19 @@ def test_unreadable_parquet_is_one_line(tmp_path):
     path.write_text("not parquet")
     with pytest.raises(R1kitError, match=r"^sft: cannot read .*c\.parquet"):
         load_conversations(str(path))
+
+
+def test_dataset_folder_loads_through_datasets_by_split(tmp_path):
+    """A folder as the hub stores a dataset (data/<split>-*.parquet) reads like a hub dataset, offline."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "ds" / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{"messages": EXPECTED}] * 3), tmp_path / "ds/data/train-00000-of-00001.parquet")
+    other = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    pq.write_table(pa.Table.from_pylist([{"messages": other}]), tmp_path / "ds/data/test-00000-of-00001.parquet")
+    folder = str(tmp_path / "ds")
+    assert load_conversations(folder) == [EXPECTED] * 3
+    assert load_conversations(folder, split="test") == [other]
+    with pytest.raises(R1kitError, match=r"^sft: dataset not found: .*ds \(split 'validation'\)"):
+        load_conversations(folder, split="validation")

@@ -137,3 +137,23 @@ def test_summed_nll_is_the_next_token_loss_on_masked_tokens(model, one_thread):
                 logits = model(input_ids=torch.tensor([ex.ids[:t]])).logits[0, -1]
                 want -= torch.log_softmax(logits.float(), -1)[ex.ids[t]].item()
     assert count == sum(ex.mask[1:]) and nll.item() == pytest.approx(want, rel=1e-5)
+
+
+CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def test_a_template_that_keeps_history_trains_all_turns_in_one_example(tok):
+    """ChatML-style (Qwen2.5's form): the generation prompt does not open <think> (render_chat adds it, as eval
+    and serve prompt), the turn ends "<|im_end|>\\n", and history keeps reasoning, so turns share one example."""
+    import copy
+
+    chatml = copy.deepcopy(tok)
+    chatml.chat_template = CHATML
+    messages = [{"role": "user", "content": Q1}, {"role": "assistant", "content": A1},
+                {"role": "user", "content": Q2}, {"role": "assistant", "content": "8"}]
+    (ex,) = encode_conversation(messages, chatml)
+    assert (ex.ids, ex.mask) == expected(
+        tok, (f"<|im_start|>user\n{Q1}<|im_end|>\n<|im_start|>assistant\n<think>\n", False),
+        ("add the digits\n</think>\n\n5<|im_end|>\n", True),
+        (f"<|im_start|>user\n{Q2}<|im_end|>\n<|im_start|>assistant\n", False), ("8<|im_end|>\n", True))

@@ -38,7 +38,7 @@ def load_conversations(path: str, *, stage: str = "sft", split: str = "train", h
                        limit: int = 0) -> list[list[dict]]:
     """Every row of `path` as a messages list (the module docstring's table); the first `limit` rows if > 0.
 
-    path: a local .jsonl/.json/.parquet file or a hub dataset name (its `split`). Errors are one line,
+    path: a local .jsonl/.json/.parquet file, or a hub dataset name or dataset folder (its `split`). Errors are one line,
     "<stage>: <path>: ...": missing file, empty file, an unreadable row, a row without an assistant turn.
     """
     rows = _read_rows(path, stage, split, hub_config)
@@ -127,8 +127,8 @@ def _read_rows(path: str, stage: str, split: str, hub_config: str) -> list:
         raise R1kitError(f"{stage}: data.path is not set")
     full = os.path.expanduser(path)
     local = os.path.exists(full) or path.endswith(_LOCAL_SUFFIXES) or path.startswith(("/", ".", "~"))
-    if not local:
-        return _read_hub(path, stage, split, hub_config)
+    if not local or os.path.isdir(full):  # a hub name, or a dataset folder (datasets reads its files)
+        return _read_hub(full if local else path, stage, split, hub_config)
     if not os.path.isfile(full):
         raise R1kitError(f"{stage}: data file not found: {path}")
     if os.path.getsize(full) == 0:
