@@ -111,3 +111,9 @@ def test_stage_4_mix_rule_rewards_for_reasoning_the_model_for_general(rm_run):
     alone = score(completions[1:], rm_run)
     assert parts["per_type"][0] == 1.0
     assert parts["per_type"][1:] == pytest.approx(alone, abs=1e-5) and alone[0] > alone[1]
+
+
+def test_missing_scores_a_completion_without_an_answer(rm_run):
+    _, parts = compute_rewards(["<think>never closed", "<think>a</think> 42"], [EX, EX], None, {"reward_model": 1.0},
+                               options={"reward_model": {"path": str(rm_run), "missing": -5}})
+    assert parts["reward_model"][0] == -5.0 and parts["reward_model"][1] == pytest.approx(score(["42"], rm_run)[0])

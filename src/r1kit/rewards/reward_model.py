@@ -12,7 +12,8 @@ What it scores (the R1 report, section 2.3.4: for general data the reward model 
 summary, not the reasoning): the conversation [user: example.problem, assistant: final], rendered by
 the RM's chat template (`rm_text`), where final is the completion's text after its last </think>
 (`split_reasoning`, honouring `ctx.think_open`). So the reasoning never changes the score. A completion
-with no final part (reasoning never closed, or nothing after it) gets None: the reward does not apply.
+with no final part (reasoning never closed, or nothing after it) gets None, the reward does not apply
+(or the `missing` option's score).
 The model loads once per (path, device, dtype) and scores completions in batches; any failure at scoring
 time is logged and gives None, never an exception (the reward contract).
 """
@@ -107,15 +108,17 @@ def load_reward_model(path: str, device: str = "cpu", dtype: str = "float32"):
 
 def reward_model_rewards(completions: list[str], examples: list, contexts: list, *, path: str = "",
                          device: str = "cpu", dtype: str = "float32", batch_size: int = 16,
-                         max_length: int = 1024) -> list[float | None]:
-    """The batched reward: r(problem, final part) per completion; None where there is no final part.
+                         max_length: int = 1024, missing: float | None = None) -> list[float | None]:
+    """The batched reward: r(problem, final part) per completion; `missing` where there is no final part.
 
     Options: path (a reward model folder or `r1kit train rm` run directory), device (cpu, cuda, auto),
-    dtype, batch_size (texts per forward), max_length (tokens kept, from the end)."""
+    dtype, batch_size (texts per forward), max_length (tokens kept, from the end), missing (the score of
+    a completion without a final answer; None, the default, means "does not apply", which the weighted
+    total counts as 0 -- above a bad answer's negative score, so a run may set it low, e.g. -5)."""
     import torch
 
     finals = [split_reasoning(c, getattr(ctx, "think_open", False))[1] for c, ctx in zip(completions, contexts)]
-    scores: list[float | None] = [None] * len(completions)
+    scores: list[float | None] = [None if f else missing for f in finals]
     todo = [i for i, f in enumerate(finals) if f]
     if not todo:
         return scores
@@ -134,10 +137,11 @@ def reward_model_rewards(completions: list[str], examples: list, contexts: list,
 
 
 def reward_model_reward(completion: str, example, ctx, *, path: str = "", device: str = "cpu",
-                        dtype: str = "float32", batch_size: int = 16, max_length: int = 1024) -> float | None:
+                        dtype: str = "float32", batch_size: int = 16, max_length: int = 1024,
+                        missing: float | None = None) -> float | None:
     """One completion's reward model score (see `reward_model_rewards`)."""
     return reward_model_rewards([completion], [example], [ctx], path=path, device=device, dtype=dtype,
-                                batch_size=batch_size, max_length=max_length)[0]
+                                batch_size=batch_size, max_length=max_length, missing=missing)[0]
 
 
 def reward_model_preflight(options: dict) -> None:
