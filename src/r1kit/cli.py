@@ -132,11 +132,12 @@ def _cmd_generate(args: argparse.Namespace, extra: list[str]) -> int:
     flags = {"model": args.model, "base_url": args.base_url, "task": args.task, "data": args.data, "out": args.out,
              "samples": args.samples, "limit": args.limit}
     data = _merge(read_yaml(args.config) if args.config else {}, {k: v for k, v in flags.items() if v is not None})
-    report = run_generate(from_dict(GenerateConfig, _merge(data, parse_overrides(extra))), progress=not args.no_progress)
+    cfg = from_dict(GenerateConfig, _merge(data, parse_overrides(extra)))
+    report = run_generate(cfg, progress=not args.no_progress)
     removed = ", ".join(f"{name} {n}" for name, n in report["removed"].items() if n)
     print(f"generate: {report['samples']} samples of {report['problems']} problems, {report['correct']} correct; "
           f"kept {report['kept']}" + (f" (removed: {removed})" if removed else ""))
-    print(f"SFT data: {args.out or data.get('out')}/filtered.jsonl")
+    print(f"SFT data: {cfg.out}/filtered.jsonl ({report['rows']} rows; counts in {cfg.out}/report.json)")
     return 0
 
 
