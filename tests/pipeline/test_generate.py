@@ -61,6 +61,9 @@ def test_endpoint_traces_are_verified_filtered_and_written(tmp_path, data, verif
     assert [r["problem_id"] for r in rows] == ["p1", "p2", "p3"]
     assert rows[1]["messages"] == [first_user(samples, "p2"), {"role": "assistant",
                                    "content": "<think>\nThinking about 2+2.\n</think>\n\nSo \\boxed{4}."}]
+    from r1kit.data.chat import load_conversations  # what `r1kit train sft` reads
+
+    assert load_conversations(str(tmp_path / "o" / "filtered.jsonl")) == [r["messages"] for r in rows]
 
 
 def first_user(samples, pid):
@@ -189,7 +192,7 @@ def test_mix_in_ratio_and_bad_mix_file(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"messages": [{"role": "assistant", "content": "a"}]}) + "\n"
                    + json.dumps({"messages": [{"role": "user", "content": "no answer"}]}) + "\n")
-    with pytest.raises(R1kitError, match=f"generate: {bad} line 2: need \"messages\" ending in an assistant turn"):
+    with pytest.raises(R1kitError, match=f"generate: {bad}: row 2 has no assistant turn"):
         read_mix(str(bad))
-    with pytest.raises(R1kitError, match="generate: mix data not found"):
+    with pytest.raises(R1kitError, match="generate: data file not found: .*none.jsonl"):
         read_mix(str(tmp_path / "none.jsonl"))

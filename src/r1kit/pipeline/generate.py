@@ -205,26 +205,11 @@ def _judge(cfg: GenerateConfig, samples: list[dict], examples: list, path: Path)
 
 
 def read_mix(path: str) -> list[dict]:
-    """The rows of a chat JSONL of non-reasoning SFT data; each needs "messages" ending in an assistant turn."""
-    p = Path(path)
-    if not p.is_file():
-        raise R1kitError(f"{STAGE}: mix data not found: {path}")
-    rows = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise R1kitError(f"{STAGE}: {path} line {n} is not JSON") from None
-        msgs = row.get("messages") if isinstance(row, dict) else None
-        if not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], dict) \
-                or msgs[-1].get("role") != "assistant":
-            raise R1kitError(f"{STAGE}: {path} line {n}: need \"messages\" ending in an assistant turn")
-        rows.append({"messages": msgs})
-    if not rows:
-        raise R1kitError(f"{STAGE}: mix data {path} is empty")
-    return rows
+    """The non-reasoning SFT rows to mix in, as {"messages": [...]}: any chat shape data.chat loads (a local
+    JSONL/JSON/Parquet file or a hub dataset); R1kitError "generate: <path>: ..." when missing, empty or bad."""
+    from r1kit.data.chat import load_conversations
+
+    return [{"messages": m} for m in load_conversations(path, stage=STAGE)]
 
 
 def mix_in(rows: list[dict], mix: list[dict], ratio: float, seed: int = 0) -> list[dict]:
