@@ -91,7 +91,8 @@ def test_dataset_folder_loads_through_datasets_by_split(tmp_path):
     import pyarrow.parquet as pq
 
     (tmp_path / "ds" / "data").mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([{"messages": EXPECTED}] * 3), tmp_path / "ds/data/train-00000-of-00001.parquet")
+    train = tmp_path / "ds/data/train-00000-of-00001.parquet"
+    pq.write_table(pa.Table.from_pylist([{"messages": EXPECTED}] * 3), train)
     other = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
     pq.write_table(pa.Table.from_pylist([{"messages": other}]), tmp_path / "ds/data/test-00000-of-00001.parquet")
     folder = str(tmp_path / "ds")

@@ -1,18 +1,20 @@
 """Chat rows for supervised fine-tuning: every row becomes one conversation, a `messages` list.
 
-    convs = load_conversations("traces.jsonl", stage="sft")     # or .json, .parquet, or a hub dataset name
-    convs[0]  # [{"role": "user", "content": "..."}, {"role": "assistant", "content": "<think>\\n...\\n</think>\\n\\n42"}]
+    convs = load_conversations("traces.jsonl", stage="sft")   # or .json, .parquet, a hub dataset or its folder
+    convs[0]  # [{"role": "user", "content": "What is 2+3?"},
+              #  {"role": "assistant", "content": "<think>\\n...\\n</think>\\n\\n5"}]
 
 The reasoning stays inside the assistant turn as `<think>…</think>` followed by the answer, the form
 DeepSeek-R1 writes and the r1kit chat template renders. The common open R1-trace shapes load without
-conversion (`to_messages`, first match wins):
+conversion (`to_messages`; the first that matches wins):
 
-| row keys                                              | becomes                                          |
-|-------------------------------------------------------|--------------------------------------------------|
-| `messages`: [{role, content}] (+ `reasoning_content`)  | itself; a turn's `reasoning_content` is put in    |
-|                                                       | front of its content as `<think>\\n…\\n</think>\\n\\n` |
-| `conversations`: [{from, value}] (+ top-level `system`)| roles human/user, gpt/assistant/model, system     |
-| a prompt (`problem`, `question`, `prompt`, `instruction`, `input`) and a response (`generation(s)`, `response`, `completion`, `output`, `attempt`), optionally a reasoning key (`reasoning`, `thinking`, `reasoning_content`, `thinking_trajectories`) | user turn + assistant turn; the reasoning is wrapped in `<think>` |
+- `messages`: [{role, content}], itself; an assistant turn's `reasoning_content` goes in front of its
+  content as "<think>\\n…\\n</think>\\n\\n" (`r1kit generate` writes this shape: filtered.jsonl).
+- `conversations`: [{from, value}] (ShareGPT), roles human/user, gpt/assistant/model, system; a top-level
+  `system` becomes the first turn.
+- a prompt (`problem`, `question`, `prompt`, `instruction`, `input`) and a response (`generation`,
+  `generations`, `response`, `completion`, `output`, `attempt`; a list: its first), optionally reasoning
+  (`reasoning`, `thinking`, `reasoning_content`, `thinking_trajectories`), wrapped in `<think>`.
 
 `<|begin_of_thought|>…<|end_of_thought|>` (and the `<|begin/end_of_solution|>` markers around the answer)
 become `<think>\\n…\\n</think>\\n\\n…`. A row that yields no assistant turn is an R1kitError naming the
@@ -38,8 +40,9 @@ def load_conversations(path: str, *, stage: str = "sft", split: str = "train", h
                        limit: int = 0) -> list[list[dict]]:
     """Every row of `path` as a messages list (the module docstring's table); the first `limit` rows if > 0.
 
-    path: a local .jsonl/.json/.parquet file, or a hub dataset name or dataset folder (its `split`). Errors are one line,
-    "<stage>: <path>: ...": missing file, empty file, an unreadable row, a row without an assistant turn.
+    path: a local .jsonl/.json/.parquet file, or a hub dataset name or dataset folder (its `split`).
+    Errors are one line, "<stage>: <path>: ...": missing or empty file, an unreadable row, a row without
+    an assistant turn.
     """
     rows = _read_rows(path, stage, split, hub_config)
     if limit > 0:
@@ -74,7 +77,8 @@ def to_messages(row: dict) -> list[dict]:
 
 
 def with_reasoning(reasoning: str | None, answer: str) -> str:
-    """The assistant content R1 writes: "<think>\\n{reasoning}\\n</think>\\n\\n{answer}" (answer alone without reasoning)."""
+    """The assistant content R1 writes, "<think>\\n{reasoning}\\n</think>\\n\\n{answer}"; the answer alone
+    when there is no reasoning."""
     if reasoning is None or not str(reasoning).strip():
         return answer
     return f"<think>\n{str(reasoning).strip()}\n</think>\n\n{answer.lstrip()}"

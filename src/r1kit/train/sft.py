@@ -1,9 +1,11 @@
 """Supervised fine-tuning on (prompt, completion) pairs, loss on the completion tokens only.
 
-Used to pretrain the demo's tiny base model, and by the R1 recipe's cold start and distillation
-stages. Batches group examples of similar length (padding to the longest example of a random
-batch doubled the time in the prototype), and the prompt prefix a batch shares (the
-R1-Zero template) is computed once per batch (train/forward.py). Save the result with
+Used to pretrain the demo's tiny base model (pipeline/base_model.py) in the prompt template the demo
+trains with. Chat data (the R1 recipe's cold start and distillation, `r1kit train sft`) goes through
+train/sft_run.py instead: conversations, assistant-only loss, packing, checkpoints and resume.
+Batches group examples of similar length (padding to the longest example of a random batch doubled
+the time in the prototype), and the prompt prefix a batch shares (the R1-Zero template) is computed
+once per batch (train/forward.py). Save the result with
 `r1kit.models.save_model(model, tokenizer, out, template=...)`, naming the template the pairs were
 rendered with, so the checkpoint carries its prompt form as its chat template.
 """
