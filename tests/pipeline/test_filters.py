@@ -133,3 +133,12 @@ def test_readable_tidies_reasoning_and_keeps_the_rest():
     assert {k: v for k, v in out.items() if k not in ("reasoning", "content")} == \
         {k: v for k, v in s.items() if k not in ("reasoning", "content")}
     assert to_chat(out)["messages"][-1]["content"] == "<think>\nadd\n\nthe units\n</think>\n\nThe answer is 5."
+
+
+@pytest.mark.parametrize("bad", [{"language": "fr"}, {"min_language_share": 1.5}, {"max_repetition": -0.1},
+                                 {"repetition_ngram": 0}, {"max_per_problem": -1}])
+def test_bad_filter_settings_are_user_errors(bad):
+    from r1kit.errors import R1kitError
+
+    with pytest.raises(R1kitError, match="filters"):
+        FilterConfig(**bad)

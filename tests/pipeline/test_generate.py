@@ -196,3 +196,12 @@ def test_mix_in_ratio_and_bad_mix_file(tmp_path):
         read_mix(str(bad))
     with pytest.raises(R1kitError, match="generate: data file not found: .*none.jsonl"):
         read_mix(str(tmp_path / "none.jsonl"))
+
+
+def test_teacher_down_or_bad_settings_fail_before_writing(tmp_path, data, capsys):
+    with pytest.raises(R1kitError, match="generate: endpoint http://127.0.0.1:9/v1 is not reachable"):
+        run_generate(cfg("http://127.0.0.1:9/v1", data, tmp_path / "o"), progress=False)
+    assert not (tmp_path / "o").exists()
+    assert main(["generate", "--model", "m", "--data", data, "--out", str(tmp_path / "o"),
+                 "--filters.language=fr"]) == 2
+    assert capsys.readouterr().err.strip() == "error: filters.language must be one of en, zh, got 'fr'"

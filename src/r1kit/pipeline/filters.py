@@ -52,6 +52,17 @@ class FilterConfig:
     max_per_problem: int = 0
     """Keep at most this many samples per problem, lowest sample index first (0 = no cap)."""
 
+    def __post_init__(self) -> None:
+        from r1kit.errors import R1kitError
+        from r1kit.rewards.language import TARGETS
+
+        if self.language not in TARGETS:
+            raise R1kitError(f"filters.language must be one of {', '.join(TARGETS)}, got {self.language!r}")
+        if not 0 <= self.min_language_share <= 1 or not 0 <= self.max_repetition <= 1:
+            raise R1kitError("filters.min_language_share and filters.max_repetition must be in [0, 1]")
+        if self.max_paragraph_words < 0 or self.repetition_ngram < 1 or self.max_per_problem < 0:
+            raise R1kitError("filters: max_paragraph_words and max_per_problem must be >= 0, repetition_ngram >= 1")
+
 
 def is_incorrect(sample: dict, keep_uncheckable: bool = False) -> bool:
     """True when verify scored the sample wrong, or, where verify could not (correct null), the LLM judge
