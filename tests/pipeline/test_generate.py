@@ -109,17 +109,21 @@ def test_missing_or_empty_input_is_one_line_naming_stage_and_file(tmp_path, caps
     assert not (tmp_path / "o").exists()  # nothing written before the input is known good
 
 
-def test_local_model_end_to_end_and_resume_reproduces(tmp_path, tiny_model_dir, one_thread):
+@pytest.mark.parametrize("template", ["r1_zero", "chat"])
+def test_local_model_end_to_end_and_resume_reproduces(tmp_path, tiny_model_dir, one_thread, template):
     """A tiny random model writes garbage; with the answer checks off its samples still flow through."""
     keep_all = FilterConfig(correct=False, truncated=False, min_language_share=0, max_repetition=0)
     c = GenerateConfig(model=str(tiny_model_dir), task="arithmetic", task_args={"digits": 2}, limit=3, samples=2,
-                       max_new_tokens=6, template="r1_zero", out=str(tmp_path / "o"), filters=keep_all, device="cpu",
+                       max_new_tokens=6, template=template, out=str(tmp_path / "o"), filters=keep_all, device="cpu",
                        readable=True)
     report = run_generate(c, progress=False)
     path = tmp_path / "o" / "samples.jsonl"
     before = path.read_text().splitlines()
     assert len(before) == 6 and report["samples"] == 6
     assert all(s["tokens"] <= 6 and s["correct"] is False for s in map(json.loads, before))
+    if template == "chat":  # the prompt opens <think>: a sample that never closes it is all reasoning
+        assert all(s["reasoning"] and not s["content"] for s in map(json.loads, before) if "</think>" not in
+                   s["completion"])
     assert report["kept"] + sum(report["removed"].values()) == 6
     rows = lines(tmp_path / "o" / "filtered.jsonl")
     assert len(rows) == report["kept"] and all(r["messages"][-1]["role"] == "assistant" for r in rows)
