@@ -209,3 +209,6 @@ def test_teacher_down_or_bad_settings_fail_before_writing(tmp_path, data, capsys
     assert main(["generate", "--model", "m", "--data", data, "--out", str(tmp_path / "o"),
                  "--filters.language=fr"]) == 2
     assert capsys.readouterr().err.strip() == "error: filters.language must be one of en, zh, got 'fr'"
+    with pytest.raises(R1kitError, match="generate: model path not found: ./no-model"):
+        run_generate(GenerateConfig(model="./no-model", data=data, out=str(tmp_path / "o")), progress=False)
+    assert not (tmp_path / "o").exists()

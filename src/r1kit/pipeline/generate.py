@@ -171,7 +171,10 @@ def _backend(cfg: GenerateConfig):
         return backend
     from r1kit.eval.local import LocalBackend
 
-    return LocalBackend(cfg.model, cfg.template, cfg.device, cfg.dtype)
+    try:
+        return LocalBackend(cfg.model, cfg.template, cfg.device, cfg.dtype)
+    except R1kitError as e:
+        raise R1kitError(f"{STAGE}: {e}") from None
 
 
 def _judge(cfg: GenerateConfig, samples: list[dict], examples: list, path: Path) -> None:
