@@ -162,3 +162,27 @@ def test_examples_longer_than_max_length_are_dropped_and_counted(tiny_model_dir,
     assert kept and dropped and len(kept) + dropped == 12 and all(len(ex.ids) <= 22 for ex in kept)
     with pytest.raises(R1kitError, match=r"^sft: .*every example is longer than data.max_length=4"):
         sft_run.tokenize_data(small_config(tiny_model_dir, chat_file, tmp_path / "run", **{"data.max_length": 4}), tok)
+
+
+def test_generation_stops_where_trained_turns_end(tiny_model_dir, tmp_path):
+    """A template whose turns end in a special token other than eos: the checkpoint's generation_config
+    lists that token as an eos id, so the engine, serve and vLLM stop there."""
+    from r1kit.models import load_model, load_tokenizer
+    from r1kit.rollout.stopping import eos_token_ids
+    from r1kit.train.sft_data import encode_conversation
+
+    tok, model = load_tokenizer(str(tiny_model_dir)), load_model(str(tiny_model_dir))
+    tok.chat_template = ("{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '</answer>\\n' }}{% endfor %}"
+                         "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+    examples = encode_conversation(chat_rows(1)[0]["messages"], tok)
+    end = tok.convert_tokens_to_ids("</answer>")
+    assert end not in eos_token_ids(model, tok)
+    assert sft_run.stop_at_turn_end(model, tok, examples) == [end]
+    assert end in eos_token_ids(model, tok) and tok.eos_token_id in eos_token_ids(model, tok)
+    assert sft_run.stop_at_turn_end(model, tok, examples) == []  # already there: nothing added twice
+    from transformers import GenerationConfig
+
+    from r1kit.models import save_model
+
+    save_model(model, tok, tmp_path / "ckpt", template="chat")
+    assert end in GenerationConfig.from_pretrained(tmp_path / "ckpt").eos_token_id

@@ -4,7 +4,8 @@ packing keeps examples apart (packed loss and gradient = per-example ones); accu
 import pytest
 import torch
 
-from r1kit.train.sft_data import ChatExample, accumulate_grad, encode_conversation, pack, step_rows, summed_nll
+from r1kit.train.sft_data import (ChatExample, accumulate_grad, encode_conversation, pack, step_rows, summed_nll,
+                                  special_token_ids, turn_end_ids)
 
 SYSTEM, Q1, Q2 = "Be brief.", "What is 2+3?", "And 4+4?"
 A1, A2 = "<think>\nadd the digits\n</think>\n\n5", "<think>\nfour and four\n</think>\n\n8"
@@ -157,3 +158,14 @@ def test_a_template_that_keeps_history_trains_all_turns_in_one_example(tok):
         tok, (f"<|im_start|>user\n{Q1}<|im_end|>\n<|im_start|>assistant\n<think>\n", False),
         ("add the digits\n</think>\n\n5<|im_end|>\n", True),
         (f"<|im_start|>user\n{Q2}<|im_end|>\n<|im_start|>assistant\n", False), ("8<|im_end|>\n", True))
+
+
+def test_turn_end_is_the_last_special_token_of_the_target(tok):
+    r1 = encode_conversation([{"role": "user", "content": Q1}, {"role": "assistant", "content": A1}], tok)
+    assert turn_end_ids(r1, special_token_ids(tok)) == {tok.eos_token_id}
+    import copy
+
+    tagged = copy.deepcopy(tok)  # a template that ends turns with a special token that is not eos, then "\n"
+    tagged.chat_template = CHATML.replace("<|im_end|>", "</answer>")
+    ex = encode_conversation([{"role": "user", "content": Q1}, {"role": "assistant", "content": "5"}], tagged)
+    assert turn_end_ids(ex, special_token_ids(tok)) == {tok.convert_tokens_to_ids("</answer>")}

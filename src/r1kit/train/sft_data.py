@@ -82,6 +82,26 @@ def encode_conversation(messages: list[dict], tokenizer) -> list[ChatExample]:
     return examples
 
 
+
+def special_token_ids(tokenizer) -> set[int]:
+    """Ids of the tokenizer's special tokens: the named ones and every added token marked special."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return set(tokenizer.all_special_ids) | {int(i) for i, t in added.items() if getattr(t, "special", False)}
+
+
+def turn_end_ids(examples: list[ChatExample], special_ids) -> set[int]:
+    """The special tokens that end trained assistant turns: per example, the last special token of its
+    last masked span (ChatML's "<|im_end|>" before the "\\n"; R1's eos)."""
+    special, out = set(special_ids), set()
+    for ex in examples:
+        for t, m in zip(reversed(ex.ids), reversed(ex.mask)):
+            if not m:
+                break
+            if t in special:
+                out.add(t)
+                break
+    return out
+
 def _common_prefix(a: str, b: str) -> int:
     n = min(len(a), len(b))
     i = 0

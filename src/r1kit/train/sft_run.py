@@ -29,7 +29,8 @@ from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
 from r1kit.train.optim import make_optimizer
 from r1kit.train.sft_config import SFTRunConfig
-from r1kit.train.sft_data import ChatExample, accumulate_grad, encode_conversation, packing_is_exact, step_rows
+from r1kit.train.sft_data import (ChatExample, accumulate_grad, encode_conversation, packing_is_exact, step_rows,
+                                  special_token_ids, turn_end_ids)
 
 
 @dataclass
@@ -59,6 +60,19 @@ def tokenize_data(cfg: SFTRunConfig, tokenizer) -> tuple[list[ChatExample], int]
     return kept, len(examples) - len(kept)
 
 
+def stop_at_turn_end(model, tokenizer, examples: list[ChatExample]) -> list[int]:
+    """Make generation stop where trained turns end: a turn-end token that is not an eos id yet (ChatML's
+    "<|im_end|>" with a base model's "<|endoftext|>" eos) joins generation_config.eos_token_id, which the
+    rollout engine, serve, transformers and vLLM all stop at. Returns the ids added."""
+    from r1kit.rollout.stopping import eos_token_ids
+
+    known = eos_token_ids(model, tokenizer)
+    added = sorted(turn_end_ids(examples, special_token_ids(tokenizer)) - set(known))
+    if added and getattr(model, "generation_config", None) is not None:
+        model.generation_config.eos_token_id = known + added
+    return added
+
+
 def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     """Load and validate everything *before* writing to the run directory. Returns (run, dropped examples)."""
     from r1kit.models import load_model, load_tokenizer
@@ -84,6 +98,9 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     if cfg.data.packing and not packing_is_exact(model, device, len(tokenizer)):
         raise R1kitError(f"sft: {cfg.model.name_or_path} does not keep packed examples apart "
                          f"(position ids restarting per example); set data.packing=false")
+    for t in stop_at_turn_end(model, tokenizer, examples):
+        name = tokenizer.convert_ids_to_tokens(t)
+        print(f"sft: assistant turns end with {name!r}: added to generation_config.eos_token_id")
     o = cfg.optim
     opt, sched = make_optimizer(model, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas, total_steps=cfg.steps,
                                 warmup_steps=o.warmup_steps, schedule=o.schedule, min_ratio=o.min_lr_ratio)
