@@ -50,6 +50,11 @@ def test_cli_sft_end_to_end(tiny_model_dir, chat_file, tmp_path, capsys, one_thr
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 26))
     first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-3:]) / 3
+    from r1kit.train.optim import lr_multiplier
+
+    for i, r in enumerate(rows):  # one scheduler step per optimizer step, whatever the micro-batches
+        want = 3e-3 * lr_multiplier(i, total_steps=25, warmup_steps=2, schedule="cosine", min_ratio=0.1)
+        assert r["lr"] == pytest.approx(want, rel=1e-9)
     assert last < 0.6 * first, (first, last)
     assert (out / "plot.png").stat().st_size > 0 and any((out / "tb").iterdir()) and (out / "config.yaml").is_file()
     ckpt = out / "checkpoints" / "step-000025"

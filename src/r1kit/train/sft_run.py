@@ -153,10 +153,13 @@ def train_sft(cfg: SFTRunConfig, resume: bool = False, progress: bool = True, co
     """Run SFT to cfg.steps; returns the last step's metrics with "checkpoint", "plot" and "dropped"."""
     from r1kit.progress import StepProgress
 
+    class SFTProgress(StepProgress):
+        KEYS = (("loss", "loss"), ("lr", "lr"), ("epoch", "epoch"))
+
     run, dropped = setup_sft(cfg, resume)
     logger = MetricsLogger(run.dir, resume_step=run.step)
     metrics: dict = {}
-    with StepProgress(cfg.steps, start=run.step, enabled=progress, console=console) as bar:
+    with SFTProgress(cfg.steps, start=run.step, enabled=progress, console=console, description="sft") as bar:
         while run.step < cfg.steps:
             metrics = sft_step(run)
             logger.log(run.step, metrics)
