@@ -169,3 +169,16 @@ def test_turn_end_is_the_last_special_token_of_the_target(tok):
     tagged.chat_template = CHATML.replace("<|im_end|>", "</answer>")
     ex = encode_conversation([{"role": "user", "content": Q1}, {"role": "assistant", "content": "5"}], tagged)
     assert turn_end_ids(ex, special_token_ids(tok)) == {tok.convert_tokens_to_ids("</answer>")}
+
+
+def test_packing_check_tells_a_model_that_keeps_examples_apart(model, one_thread, monkeypatch):
+    from r1kit.train.sft_data import packing_is_exact
+
+    assert packing_is_exact(model, "cpu", 1024)
+    real = model.forward
+
+    def ignores_positions(*args, position_ids=None, **kwargs):  # a model that cannot be packed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", ignores_positions)
+    assert not packing_is_exact(model, "cpu", 1024)

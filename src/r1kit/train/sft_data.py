@@ -19,7 +19,8 @@ the model will see it at inference; without reasoning it stays one example with 
 Packing. Examples are packed first-fit-decreasing into rows of at most max_length tokens; position ids
 restart at 0 for every example and no attention mask is passed, from which transformers (>= 4.52, here
 5.24) builds a block-diagonal causal mask (masking_utils.find_packed_sequence_indices). `packing_is_exact`
-checks a model honours that before a run relies on it; tests/train/test_sft_data.py checks that the
+checks a model honours that before a run relies on it (here: qwen2, llama, gpt2, deepseek_v3 do, in float32
+and bfloat16; a model that does not is refused with "set data.packing=false"); tests/train/test_sft_data.py checks that the
 packed loss equals the per-example loss. Without packing a step's examples are sorted by length before
 they are cut into forwards (length buckets). Measured on CPU (tiny qwen2, 0.9M parameters, one thread,
 32 examples of 30-400 tokens, rows of 512): packed, 14 rows, 3% padding, 1.27 s/step; length-sorted
@@ -211,15 +212,20 @@ def accumulate_grad(model, forwards: list[dict[str, Tensor]], device) -> tuple[f
     return total / max(n_targets, 1), n_targets
 
 @torch.no_grad()
-def packing_is_exact(model, device, vocab: int, atol: float = 1e-4) -> bool:
-    """Whether `model` keeps packed examples apart: the logits of two short sequences packed in one row
-    (position ids restarting) equal their logits run alone."""
+def packing_is_exact(model, device, vocab: int) -> bool:
+    """Whether `model` keeps packed examples apart: the logits of sequence b packed after sequence a (position
+    ids restarting) equal b's logits run alone. Exact to 1e-4 in float32; in lower precision, off by under
+    5% of what attention crossing the boundary (positions running on) changes."""
     g = torch.Generator().manual_seed(0)
-    a, b = (torch.randint(0, vocab, (1, n), generator=g) for n in (5, 7))
+    vocab = min(vocab, model.get_input_embeddings().num_embeddings)
+    a, b = (torch.randint(0, vocab, (1, n), generator=g).to(device) for n in (5, 7))
     was_training = model.training
     model.eval()
-    alone = [model(input_ids=x.to(device), use_cache=False).logits for x in (a, b)]
-    packed = model(input_ids=torch.cat([a, b], 1).to(device), use_cache=False,
-                   position_ids=torch.cat([torch.arange(5), torch.arange(7)]).unsqueeze(0).to(device)).logits
+    both = torch.cat([a, b], 1)                                                     # (1, 12)
+    alone = model(input_ids=b, use_cache=False).logits.float()                     # (1, 7, V)
+    restart = torch.cat([torch.arange(5), torch.arange(7)]).unsqueeze(0).to(device)
+    packed = model(input_ids=both, position_ids=restart, use_cache=False).logits[:, 5:].float()
+    crossing = model(input_ids=both, use_cache=False).logits[:, 5:].float()
     model.train(was_training)
-    return torch.allclose(torch.cat(alone, 1).float(), packed.float(), atol=atol)
+    err, cross = (packed - alone).abs().max().item(), (crossing - alone).abs().max().item()
+    return err <= 1e-4 or err < 0.05 * cross
