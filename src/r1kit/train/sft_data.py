@@ -23,11 +23,11 @@ checks a model honours that before a run relies on it (qwen2, llama, gpt2 and de
 and bfloat16; a model that does not is refused with "set data.packing=false"), and
 tests/train/test_sft_data.py checks that the packed loss equals the per-example loss.
 
-Without packing a step's examples are sorted by length before they are cut into forwards (length buckets). Measured on CPU (tiny qwen2, 0.9M parameters, one thread,
-32 examples of 30-400 tokens, rows of 512): packed, 14 rows, 3% padding, 1.27 s/step; length-sorted
-padding, 32 rows, 14% padding, 1.33 s/step; the same loss (6.9590). Packing is the default because it
-pads least and its forwards have a fixed shape; on CPU the block-diagonal mask still computes attention
-over the whole row, so the time gained is small there.
+Without packing a step's examples are sorted by length before they are cut into forwards (length buckets).
+Measured on CPU (tiny qwen2, 0.9M parameters, one thread, 32 examples of 30-400 tokens, rows of 512):
+packed, 14 rows, 3% padding, 1.27 s/step; length-sorted padding, 32 rows, 14% padding, 1.33 s/step; the same
+loss (6.9590). Packing is the default because it pads least and runs the fewest rows; on CPU the
+block-diagonal mask still computes attention over the whole row, so the time gained is small there.
 """
 
 from dataclasses import dataclass
