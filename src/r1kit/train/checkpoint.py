@@ -99,6 +99,22 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path if _trainer_file(path, "trainer_state.pt").is_file() else None
 
 
+def run_start(run_dir: Path, resume: bool, stage: str = "") -> Path | None:
+    """The checkpoint a run continues from: the latest one with `resume`, else None for a fresh run.
+
+    R1kitError (prefixed "<stage>: ") when --resume finds no checkpoint, or when a fresh run would
+    write into a folder that already holds a run: nothing of an earlier run is ever overwritten.
+    """
+    prefix = f"{stage}: " if stage else ""
+    run_dir = Path(run_dir)
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None:
+        raise R1kitError(f"{prefix}--resume: no checkpoint found in {run_dir / 'checkpoints'}")
+    if not resume and (run_dir / "metrics.jsonl").exists():
+        raise R1kitError(f"{prefix}{run_dir} already holds a run; pass --resume to continue it, or choose another out_dir")
+    return ckpt
+
+
 def load_trainer_state(ckpt: Path) -> dict[str, Any]:
     try:
         return torch.load(_trainer_file(ckpt, "trainer_state.pt"), weights_only=False)

@@ -22,7 +22,8 @@ import torch
 
 from r1kit import algo
 from r1kit.config import save_config
-from r1kit.train.checkpoint import latest_checkpoint, load_ref_weights, load_trainer_state, save_checkpoint, set_rng_state
+from r1kit.train.checkpoint import (latest_checkpoint, load_ref_weights, load_trainer_state, run_start, save_checkpoint,
+                                   set_rng_state)
 from r1kit.train.config import GRPORunConfig
 from r1kit.train.forward import completion_logprobs, logp_agreement
 from r1kit.train.metrics import MetricsLogger, plot_run
@@ -168,11 +169,7 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
     from r1kit.models.device import resolve_device
 
     run_dir = Path(cfg.out_dir)
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is None:
-        raise R1kitError(f"--resume: no checkpoint found in {run_dir / 'checkpoints'}")
-    if not resume and (run_dir / "metrics.jsonl").exists():
-        raise R1kitError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another out_dir")
+    ckpt = run_start(run_dir, resume)
     from r1kit.rewards import check_rewards
 
     check_rewards(cfg.rewards, cfg.reward_options, preflight=True)  # names, options, the code sandbox

@@ -19,7 +19,7 @@ import torch
 
 from r1kit import algo
 from r1kit.config import save_config
-from r1kit.train.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from r1kit.train.checkpoint import latest_checkpoint, load_trainer_state, run_start, save_checkpoint, set_rng_state
 from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
 from r1kit.train.optim import make_optimizer
@@ -65,11 +65,7 @@ def setup_run(cfg: RMRunConfig, resume: bool = False) -> RMRun:
     from r1kit.rewards.reward_model import reward_model_from_lm, rm_text
 
     run_dir = Path(cfg.out_dir)
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is None:
-        raise R1kitError(f"rm: --resume: no checkpoint found in {run_dir / 'checkpoints'}")
-    if not resume and (run_dir / "metrics.jsonl").exists():
-        raise R1kitError(f"rm: {run_dir} already holds a run; pass --resume to continue it, or choose another out_dir")
+    ckpt = run_start(run_dir, resume, "rm")
     train, test = load_pairs(cfg)
     if not train:
         raise R1kitError("rm: no training pairs (all were held out)")

@@ -24,7 +24,7 @@ import torch
 
 from r1kit.config import save_config
 from r1kit.errors import R1kitError
-from r1kit.train.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from r1kit.train.checkpoint import latest_checkpoint, load_trainer_state, run_start, save_checkpoint, set_rng_state
 from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
 from r1kit.train.optim import make_optimizer
@@ -79,11 +79,7 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     from r1kit.models.device import resolve_device
 
     run_dir = Path(cfg.out_dir)
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is None:
-        raise R1kitError(f"sft: --resume: no checkpoint found in {run_dir / 'checkpoints'}")
-    if not resume and (run_dir / "metrics.jsonl").exists():
-        raise R1kitError(f"sft: {run_dir} already holds a run; pass --resume to continue it, or choose another out_dir")
+    ckpt = run_start(run_dir, resume, "sft")
     if not cfg.model.name_or_path:
         raise R1kitError("sft: model.name_or_path is not set")
     if cfg.threads:
