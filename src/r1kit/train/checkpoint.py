@@ -122,6 +122,21 @@ def load_trainer_state(ckpt: Path) -> dict[str, Any]:
         raise R1kitError(f"cannot read trainer state in {ckpt}: {e}") from None
 
 
+def trainer_state(opt, sched, step: int, data_position: int) -> dict[str, Any]:
+    """What `save_checkpoint` stores to resume exactly (it adds the RNG state)."""
+    return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
+            "data_position": data_position}
+
+
+def restore_trainer_state(ckpt: Path, opt, sched) -> tuple[int, int]:
+    """Load optimizer, scheduler and RNG state from `ckpt`; returns (step, data position)."""
+    state = load_trainer_state(ckpt)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return state["step"], state["data_position"]
+
+
 def load_ref_weights(ckpt: Path, ref_model) -> bool:
     """Load a saved KL reference into `ref_model`; False when the checkpoint has none."""
     path = _trainer_file(ckpt, "ref_model.safetensors")

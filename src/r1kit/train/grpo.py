@@ -22,12 +22,12 @@ import torch
 
 from r1kit import algo
 from r1kit.config import save_config
-from r1kit.train.checkpoint import (latest_checkpoint, load_ref_weights, load_trainer_state, run_start, save_checkpoint,
-                                   set_rng_state)
+from r1kit.train.checkpoint import (latest_checkpoint, load_ref_weights, restore_trainer_state, run_start,
+                                   save_checkpoint, trainer_state)
 from r1kit.train.config import GRPORunConfig
 from r1kit.train.forward import completion_logprobs, logp_agreement
 from r1kit.train.metrics import MetricsLogger, plot_run
-from r1kit.train.optim import make_optimizer
+from r1kit.train.optim import optimizer_for
 
 
 @dataclass
@@ -192,24 +192,17 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
         ref_model = load_model(cfg.model.name_or_path, dtype=cfg.model.dtype, device=device).eval().requires_grad_(False)
         if ckpt:
             load_ref_weights(ckpt, ref_model)
-    opt, sched = make_optimizer(model, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, betas=cfg.optim.betas,
-                                total_steps=cfg.steps, warmup_steps=cfg.optim.warmup_steps,
-                                schedule=cfg.optim.schedule, min_ratio=cfg.optim.min_lr_ratio)
+    opt, sched = optimizer_for(model, cfg.optim, cfg.steps)
     run = Run(cfg, run_dir, device, model, tokenizer, ref_model, task, PromptStream(train, cfg.seed), test, opt, sched)
     if ckpt:
-        state = load_trainer_state(ckpt)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        run.step, run.train.position = state["step"], state["data_position"]
+        run.step, run.train.position = restore_trainer_state(ckpt, opt, sched)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     return run
 
 
 def save(run: Run) -> Path:
-    state = {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(), "step": run.step,
-             "data_position": run.train.position}
+    state = trainer_state(run.opt, run.sched, run.step, run.train.position)
     reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
     return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state,
                            ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints,

@@ -29,3 +29,10 @@ def make_optimizer(model, *, lr: float, weight_decay: float, betas, total_steps:
         opt, lambda s: lr_multiplier(s, total_steps=total_steps, warmup_steps=warmup_steps,
                                      schedule=schedule, min_ratio=min_ratio))
     return opt, sched
+
+
+def optimizer_for(model, optim, total_steps: int):
+    """`make_optimizer` from a run's `optim` section (train.config.OptimConfig), as GRPO, SFT and RM runs use it."""
+    return make_optimizer(model, lr=optim.lr, weight_decay=optim.weight_decay, betas=optim.betas,
+                          total_steps=total_steps, warmup_steps=optim.warmup_steps, schedule=optim.schedule,
+                          min_ratio=optim.min_lr_ratio)

@@ -19,10 +19,10 @@ import torch
 
 from r1kit import algo
 from r1kit.config import save_config
-from r1kit.train.checkpoint import latest_checkpoint, load_trainer_state, run_start, save_checkpoint, set_rng_state
+from r1kit.train.checkpoint import latest_checkpoint, restore_trainer_state, run_start, save_checkpoint, trainer_state
 from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
-from r1kit.train.optim import make_optimizer
+from r1kit.train.optim import optimizer_for
 from r1kit.train.rm_config import RMRunConfig
 
 
@@ -79,16 +79,10 @@ def setup_run(cfg: RMRunConfig, resume: bool = False) -> RMRun:
     model, tokenizer = reward_model_from_lm(source, dtype=cfg.model.dtype, device=resolve_device(cfg.model.device))
     texts = lambda pairs: [(rm_text(tokenizer, p.prompt, p.chosen), rm_text(tokenizer, p.prompt, p.rejected))
                            for p in pairs]
-    o = cfg.optim
-    opt, sched = make_optimizer(model, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas, total_steps=cfg.steps,
-                                warmup_steps=o.warmup_steps, schedule=o.schedule, min_ratio=o.min_lr_ratio)
+    opt, sched = optimizer_for(model, cfg.optim, cfg.steps)
     run = RMRun(cfg, run_dir, model, tokenizer, PromptStream(texts(train), cfg.seed), texts(test), opt, sched)
     if ckpt:
-        state = load_trainer_state(ckpt)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        run.step, run.train.position = state["step"], state["data_position"]
+        run.step, run.train.position = restore_trainer_state(ckpt, opt, sched)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     return run
@@ -143,8 +137,7 @@ def evaluate_pairs(run: RMRun) -> dict[str, float]:
 
 
 def save(run: RMRun) -> Path:
-    state = {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(), "step": run.step,
-             "data_position": run.train.position}
+    state = trainer_state(run.opt, run.sched, run.step, run.train.position)
     return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state, keep=run.cfg.keep_checkpoints)
 
 

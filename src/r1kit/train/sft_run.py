@@ -24,10 +24,10 @@ import torch
 
 from r1kit.config import save_config
 from r1kit.errors import R1kitError
-from r1kit.train.checkpoint import latest_checkpoint, load_trainer_state, run_start, save_checkpoint, set_rng_state
+from r1kit.train.checkpoint import latest_checkpoint, restore_trainer_state, run_start, save_checkpoint, trainer_state
 from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
-from r1kit.train.optim import make_optimizer
+from r1kit.train.optim import optimizer_for
 from r1kit.train.sft_config import SFTRunConfig
 from r1kit.train.sft_data import (ChatExample, accumulate_grad, encode_conversation, packing_is_exact, step_rows,
                                   special_token_ids, turn_end_ids)
@@ -97,16 +97,10 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     for t in stop_at_turn_end(model, tokenizer, examples):
         name = tokenizer.convert_ids_to_tokens(t)
         print(f"sft: assistant turns end with {name!r}: added to generation_config.eos_token_id")
-    o = cfg.optim
-    opt, sched = make_optimizer(model, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas, total_steps=cfg.steps,
-                                warmup_steps=o.warmup_steps, schedule=o.schedule, min_ratio=o.min_lr_ratio)
+    opt, sched = optimizer_for(model, cfg.optim, cfg.steps)
     run = SFTRun(cfg, run_dir, device, model, tokenizer, PromptStream(examples, cfg.seed), opt, sched)
     if ckpt:
-        state = load_trainer_state(ckpt)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        run.step, run.stream.position = state["step"], state["data_position"]
+        run.step, run.stream.position = restore_trainer_state(ckpt, opt, sched)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     return run, dropped
@@ -139,8 +133,7 @@ def sft_step(run: SFTRun) -> dict[str, float]:
 
 
 def save_sft(run: SFTRun) -> Path:
-    state = {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(), "step": run.step,
-             "data_position": run.stream.position}
+    state = trainer_state(run.opt, run.sched, run.step, run.stream.position)
     return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state, keep=run.cfg.keep_checkpoints,
                            template="chat")  # trained in its own chat template: keep it
 
