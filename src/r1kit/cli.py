@@ -4,6 +4,11 @@
     r1kit train grpo --config recipes/X.yaml [--resume] [--section.key=value ...]
     r1kit train sft --config recipes/sft_tiny.yaml [--resume] [--section.key=value ...]
     r1kit train rm --config recipes/rm_tiny.yaml [--resume] [--section.key=value ...]
+    r1kit train onpolicy --config recipes/onpolicy_tiny.yaml [--resume] [--section.key=value ...]
+    r1kit pipeline recipes/r1-tiny.yaml [--out=DIR] [--until=STAGE] [--stages.NAME.key=value ...]
+                                                            stages in order: skipped when done, resumed when cut
+    r1kit distill --config recipes/distill-tiny.yaml [--teacher=M --student=M --method=sft|onpolicy ...]
+                                                            teacher traces -> filter -> SFT student (or on-policy)
     r1kit model new --arch qwen2 --size tiny --out DIR      a tiny random model + local tokenizer
     r1kit model base --out DIR                              the demo's pretrained tiny base model
     r1kit eval --model DIR_OR_NAME --benchmark aime24,math500 [--base-url URL] [--out DIR] [--key=value ...]
@@ -76,6 +81,47 @@ def _cmd_train_rm(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"held-out pairwise accuracy: {metrics['eval/accuracy']:.3f} ({metrics['eval/pairs']} pairs)")
     print(f"checkpoint: {metrics['checkpoint']}")
     return 0
+
+
+def _cmd_train_onpolicy(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.config import load_config
+    from r1kit.train.onpolicy import train_onpolicy
+    from r1kit.train.onpolicy_config import OnPolicyRunConfig
+
+    cfg = load_config(OnPolicyRunConfig, args.config, extra)
+    print(f"r1kit: on-policy distillation in {cfg.out_dir} ({cfg.steps} steps, student {cfg.model.name_or_path}, "
+          f"teacher {cfg.teacher.name_or_path})")
+    metrics = train_onpolicy(cfg, resume=args.resume, progress=not args.no_progress)
+    if "eval/pass@1" in metrics:
+        print(f"held-out pass@1: {metrics['eval/pass@1']:.3f}")
+    print(f"checkpoint: {metrics['checkpoint']}")
+    return 0
+
+
+def _cmd_pipeline(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.pipeline.runner import load_pipeline, run_pipeline
+
+    cfg = load_pipeline(args.file, extra)
+    results = run_pipeline(cfg, progress=not args.no_progress)
+    _print_stages(results, cfg.out)
+    return 0
+
+
+def _cmd_distill(args: argparse.Namespace, extra: list[str]) -> int:
+    from r1kit.config import load_config
+    from r1kit.pipeline.distill import DistillConfig, run_distill
+
+    cfg = load_config(DistillConfig, args.config, extra)
+    results = run_distill(cfg, progress=not args.no_progress)
+    _print_stages(results, cfg.out)
+    print(f"student: {results['student']['path']}")
+    return 0
+
+
+def _print_stages(results: dict, out: str) -> None:
+    for name, r in results.items():
+        print(f"  {name:<24} {r['status']:<8} {r['seconds']:8.1f}s  {r['path']}")
+    print(f"stages: {out}/pipeline.json")
 
 
 def _cmd_model_new(args: argparse.Namespace, extra: list[str]) -> int:
@@ -194,6 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     rm.add_argument("--no-progress", action="store_true", help="no progress bar")
     rm.set_defaults(fn=_cmd_train_rm)
+    onp = train.add_parser("onpolicy", help="on-policy distillation: the student samples, the teacher scores each "
+                                            "token (per-token reverse KL)")
+    onp.add_argument("--config", required=True, help="recipe YAML, e.g. recipes/onpolicy_tiny.yaml")
+    onp.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    onp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    onp.set_defaults(fn=_cmd_train_onpolicy)
+    pipe = sub.add_parser("pipeline", help="run stages in order (the R1 recipe): each in its own folder, "
+                                           "skipped when done with the same inputs, resumed when interrupted")
+    pipe.add_argument("file", help="pipeline YAML, e.g. recipes/r1-tiny.yaml")
+    pipe.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pipe.set_defaults(fn=_cmd_pipeline)
+    dist = sub.add_parser("distill", help="distillation: teacher traces -> filter -> SFT of a student "
+                                          "(or --method=onpolicy), resumable")
+    dist.add_argument("--config", required=True, help="YAML with DistillConfig fields (src/r1kit/pipeline/distill.py)")
+    dist.add_argument("--no-progress", action="store_true", help="no progress bars")
+    dist.set_defaults(fn=_cmd_distill)
     model = sub.add_parser("model", help="models").add_subparsers(dest="action", required=True)
     new = model.add_parser("new", help="build a tiny random model with a locally trained tokenizer")
     new.add_argument("--arch", default="qwen2", help="qwen2, llama or deepseek_v3")
