@@ -191,3 +191,15 @@ def test_generation_stops_where_trained_turns_end(tiny_model_dir, tmp_path):
 
     save_model(model, tok, tmp_path / "ckpt", template="chat")
     assert end in GenerationConfig.from_pretrained(tmp_path / "ckpt").eos_token_id
+
+
+def test_epochs_set_the_step_count_from_the_data(tiny_model_dir, chat_file, tmp_path, one_thread):
+    """12 examples, batch 4, 2 epochs: ceil(2 * 12 / 4) = 6 steps, whatever `steps` says; recorded in config.yaml."""
+    import yaml
+
+    out = tmp_path / "run"
+    cfg = load_config(SFTRunConfig, recipe(tmp_path, tiny_model_dir, chat_file, out, epochs=2.0, save_every=0))
+    metrics = sft_run.train_sft(cfg, progress=False)
+    assert metrics["checkpoint"].endswith("step-000006")
+    assert yaml.safe_load((out / "config.yaml").read_text())["steps"] == 6
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == pytest.approx(2.0)

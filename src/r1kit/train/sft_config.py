@@ -36,6 +36,9 @@ class SFTRunConfig:
     data: SFTDataConfig = field(default_factory=SFTDataConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, warmup_steps=0, schedule="cosine"))
     steps: int = 100
+    epochs: float = 0.0
+    """When > 0, train this many passes over the data instead: steps = ceil(epochs * examples / data.batch_size),
+    examples counted after dropping the over-long ones (the R1 recipe: 2 epochs; distillation: 2-3)."""
     seed: int = 0
     out_dir: str = "runs/sft"
     save_every: int = 50
@@ -48,7 +51,7 @@ class SFTRunConfig:
         for name, value, low in (("steps", self.steps, 1), ("data.batch_size", self.data.batch_size, 1),
                                  ("data.max_length", self.data.max_length, 2), ("data.limit", self.data.limit, 0),
                                  ("optim.micro_batch_size", self.optim.micro_batch_size, 0),
-                                 ("save_every", self.save_every, 0)):
+                                 ("save_every", self.save_every, 0), ("epochs", self.epochs, 0)):
             if value < low:
                 raise R1kitError(f"sft: {name} must be >= {low}, got {value}")
         if self.optim.schedule not in ("constant", "linear", "cosine"):

@@ -15,6 +15,7 @@ and plot.png follow GRPO's conventions (train/checkpoint.py, train/metrics.py); 
 its own chat template (template "chat"), the form the model was trained in.
 """
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     source = str(ckpt) if ckpt else cfg.model.name_or_path
     tokenizer = load_tokenizer(source)
     examples, dropped = tokenize_data(cfg, tokenizer)
+    if cfg.epochs:  # the schedule and the loop both read cfg.steps; config.yaml records the result
+        cfg.steps = max(1, math.ceil(cfg.epochs * len(examples) / cfg.data.batch_size))
     device = resolve_device(cfg.model.device)
     model = load_model(source, dtype=cfg.model.dtype, device=device)
     if cfg.data.packing and not packing_is_exact(model, device, len(tokenizer)):
