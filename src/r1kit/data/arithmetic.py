@@ -10,6 +10,11 @@ Trace formats (one line per digit, right to left; each digit is one token in r1k
     +  "4+9+0=13"   digit + digit + carry-in = column sum, two digits ("4+5+0=09"); tens = next carry
     -  "12-7-0=5"   a leading 1 marks a borrowed ten; the last term is the borrow-in
     *  "12345*9=111105" per digit of b, then the shifted partial products summed
+
+Worded traces (`language=`, for the language-mixing experiment of issue 10): the same lines, each
+prefixed by a word, under a header in English ("column by column:", "add 4+9+0=13") or Chinese
+("逐位计算:", "加 4+9+0=13"), or both mixed line by line. `summary=True` adds the cold-start form's
+readable summary after </think> (" so the sum is 80235."), DeepSeek-R1 §2.3.1.
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ from r1kit.data.base import Example, Task, check_split, sample_distinct
 from r1kit.errors import R1kitError
 
 STEPS_HEADER = "column by column:"
+LANGUAGES = ("en", "zh", "mixed")
+HEADERS = {"en": STEPS_HEADER, "zh": "逐位计算:"}
+# One word per step kind; "sum" is the last line of a long multiplication (the partial products added).
+# r1kit.models.corpus.bilingual_lines makes each a single token; a fixed one-token prefix keeps every
+# digit at the same offset within its line, whatever the language.
+STEP_WORDS = {"en": {"+": "add", "-": "sub", "*": "mul", "sum": "sum"},
+              "zh": {"+": "加", "-": "减", "*": "乘", "sum": "和"}}
+SUMMARY_NOUNS = {"+": "sum", "-": "difference", "*": "product"}
 
 _OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "x": "*"}
 
@@ -53,19 +66,56 @@ class ArithmeticTask(Task):
         answer = {"+": a + b, "-": a - b, "*": a * b}[self.op]
         return Example(id_, f"What is {a} {self.op} {b}?", str(answer), {"a": a, "b": b, "op": self.op})
 
-    def solution(self, example: Example, show_steps: bool = False) -> str:
+    def solution(self, example: Example, show_steps: bool = False, language: str | None = None,
+                 summary: bool = False) -> str:
         """The completion that follows the R1-Zero prompt ("... Assistant:"), in tag format.
 
-        show_steps=False: " <think>\\n</think> <answer>80235</answer>" (empty reasoning).
+        show_steps=False: " <think>\\n</think> <answer>80235</answer>" (empty reasoning; `language` ignored).
         show_steps=True:  STEPS_HEADER and the per-digit trace inside <think> before the same answer.
+        language: None = the trace above, no words; "en" / "zh" = header and a word before each line in
+            that language ("add 4+9+0=13", "加 4+9+0=13"); "mixed" = each line's language drawn at random,
+            seeded by example.id (`line_languages`).
+        summary: " so the sum is 80235." between </think> and <answer> (the readable summary).
         """
+        if language is not None and language not in LANGUAGES:
+            raise R1kitError(f"unknown trace language {language!r} (use {', '.join(LANGUAGES)})")
         a, b, op = example.meta["a"], example.meta["b"], example.meta["op"]
         steps = {"+": add_steps, "-": sub_steps, "*": mul_steps}[op](a, b) if show_steps else []
         # The worked form opens with a fixed header, so "reason or answer directly" is decided at
         # one token; without it the choice hides in the spread over the first digit, and sampling
         # at T = 0.6 almost never picks the worked form even when the model does 30% of the time.
-        body = "".join(line + "\n" for line in ([STEPS_HEADER] + steps if steps else []))
-        return f" <think>\n{body}</think> <answer>{example.answer}</answer>"
+        if steps and language is not None:
+            lines = worded_lines(steps, op, line_languages(len(steps), language, example.id))
+        else:
+            lines = [STEPS_HEADER] + steps if steps else []
+        body = "".join(line + "\n" for line in lines)
+        tail = f" so the {SUMMARY_NOUNS[op]} is {example.answer}." if summary else ""
+        return f" <think>\n{body}</think>{tail} <answer>{example.answer}</answer>"
+
+
+def line_languages(n_steps: int, language: str, key: str) -> list[str]:
+    """The language ("en"/"zh") of the header and of each of `n_steps` lines: n_steps + 1 entries.
+
+    "mixed" draws each at random from a generator seeded by `key` (the same example, the same text);
+    should every draw agree, one step line is flipped, so a mixed trace always has both languages.
+    """
+    if language != "mixed":
+        return [language] * (n_steps + 1)
+    rng = random.Random(f"r1kit-mixed-{key}")
+    langs = [rng.choice(("en", "zh")) for _ in range(n_steps + 1)]
+    if len(set(langs)) == 1 and n_steps:
+        i = rng.randrange(1, n_steps + 1)
+        langs[i] = "zh" if langs[i] == "en" else "en"
+    return langs
+
+
+def worded_lines(steps: list[str], op: str, langs: list[str]) -> list[str]:
+    """Header and `steps` with a word before each line: langs[0] for the header, langs[i + 1] for
+    steps[i]. A multiplication's last line (the partial products summed) takes the "sum" word."""
+    kinds = [op] * len(steps)
+    if op == "*":
+        kinds[-1] = "sum"
+    return [HEADERS[langs[0]]] + [f"{STEP_WORDS[lang][kind]} {step}" for lang, kind, step in zip(langs[1:], kinds, steps)]
 
 
 def _columns(a: int, b: int) -> list[tuple[int, int]]:

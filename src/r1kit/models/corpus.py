@@ -9,6 +9,11 @@ prefix is paid for on every rollout, so it should be short in tokens).
 Everything is generated from a fixed seed: the same corpus, hence the same tokenizer, on every
 build. Digits never merge (the pre-tokenizer splits them), so the numbers here only teach the
 tokenizer the operators and the words around them.
+
+`bilingual_lines()` is extra text for a tokenizer whose models write worked arithmetic in English,
+Chinese or both (r1kit.data.arithmetic, `language=`): worded traces in which the Chinese header and
+step words (and the English ones) recur often enough that BPE makes each a single token. It is kept
+apart so `default_corpus()`, and every tokenizer built on it, stays as it was.
 """
 
 import random
@@ -139,3 +144,16 @@ def default_corpus(seed: int = 0) -> list[str]:
     """The fixed tokenizer corpus (about 3,400 lines; the same list for the same seed)."""
     rng = random.Random(seed)
     return _template_lines(rng, 300) + _arithmetic_lines(rng, 300) + list(_SENTENCES) * 20
+
+
+def bilingual_lines(seed: int = 0, n: int = 100) -> list[str]:
+    """Worked solutions in "en", "zh" and "mixed" traces, with summaries (`n` problems per operator,
+    5 digits; 9 * n lines). For build_tokenizer(default_corpus() + bilingual_lines())."""
+    from r1kit.data.arithmetic import LANGUAGES, ArithmeticTask
+
+    lines = []
+    for op in ("+", "-", "*"):
+        task = ArithmeticTask(digits=5, op=op, seed=seed)
+        for ex in task.examples("train", n):
+            lines += [task.solution(ex, show_steps=True, language=lang, summary=True) for lang in LANGUAGES]
+    return lines

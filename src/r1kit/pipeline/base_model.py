@@ -12,6 +12,10 @@ at toy scale).
 GPT-2 (learned absolute positions) rather than Qwen2: with the fixed layout of these prompts it
 learned the digit look-ups sooner here; `arch` switches it (any r1kit.models arch).
 
+`languages` (issue 10) writes the worked traces with words, in English, Chinese or mixed line by line
+(r1kit.data.arithmetic), so RL on the base model can show the report's language mixing; the tokenizer
+then also learns those words (r1kit.models.corpus.bilingual_lines). Left empty, nothing changes.
+
 The result is cached by a hash of its settings, so a second demo run skips pretraining.
 """
 
@@ -24,6 +28,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from r1kit.data.arithmetic import LANGUAGES as TRACE_LANGUAGES
+from r1kit.errors import R1kitError
 
 
 @dataclass
@@ -45,6 +51,21 @@ class BaseModelConfig:
     lr: float = 3e-3
     n_examples: int = 20000
     seed: int = 0
+    languages: dict[str, float] = field(default_factory=dict)
+    """Shares of worked traces written in each language, e.g. {en: 0.5, zh: 0.2, mixed: 0.3} (keys en,
+    zh, mixed; shares >= 0 summing to 1). Empty: today's traces with no words, and today's tokenizer."""
+    summary_share: float = 0.0
+    """Share of solutions with a readable summary after </think> (" so the sum is 80235.")."""
+
+    def __post_init__(self):
+        unknown = sorted(set(self.languages) - set(TRACE_LANGUAGES))
+        if unknown:
+            raise R1kitError(f"base.languages: unknown language {unknown[0]!r} (use {', '.join(TRACE_LANGUAGES)})")
+        shares = list(self.languages.values())
+        if shares and (min(shares) < 0 or abs(sum(shares) - 1.0) > 1e-6):
+            raise R1kitError(f"base.languages: shares must be >= 0 and sum to 1, got {self.languages}")
+        if not 0.0 <= self.summary_share <= 1.0:
+            raise R1kitError(f"base.summary_share must be in [0, 1], got {self.summary_share}")
 
 
 def cache_root() -> Path:
@@ -54,18 +75,35 @@ def cache_root() -> Path:
 def cache_key(cfg: BaseModelConfig) -> str:
     from r1kit import __version__
 
+    settings = asdict(cfg)
+    for key in ("languages", "summary_share"):  # at their defaults: the key of the caches made before them
+        if not settings[key]:
+            del settings[key]
     # layout 2: the model records its prompt template as its chat template (older caches do not)
-    blob = json.dumps({**asdict(cfg), "version": __version__, "layout": 2}, sort_keys=True)
+    blob = json.dumps({**settings, "version": __version__, "layout": 2}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def pretraining_pairs(task, examples: list, share: float, template: str, tokenizer, seed: int) -> list[tuple[str, str]]:
-    """(prompt, completion) pairs; a `share` of the completions work the problem out."""
+def pretraining_pairs(task, examples: list, share: float, template: str, tokenizer, seed: int,
+                      languages: dict[str, float] | None = None, summary_share: float = 0.0) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs; a `share` of the completions work the problem out.
+
+    languages: the worked trace's language is drawn by these shares ({} / None: no words); a
+    `summary_share` of completions get the readable summary. Each has its own generator, so the
+    worked-or-direct draws are the same as without them.
+    """
     from r1kit.data.templates import render_prompt
 
-    rng = random.Random(seed)
-    return [(render_prompt(ex.problem, template, tokenizer), task.solution(ex, show_steps=rng.random() < share))
-            for ex in examples]
+    rng, lang_rng, summary_rng = (random.Random(k) for k in (seed, f"{seed}-languages", f"{seed}-summary"))
+    names, weights = list(languages or {}), list((languages or {}).values())
+    pairs = []
+    for ex in examples:
+        show_steps = rng.random() < share
+        language = lang_rng.choices(names, weights)[0] if names else None
+        summary = bool(summary_share) and summary_rng.random() < summary_share
+        pairs.append((render_prompt(ex.problem, template, tokenizer),
+                      task.solution(ex, show_steps=show_steps, language=language, summary=summary)))
+    return pairs
 
 
 def build_base_model(cfg: BaseModelConfig, out_dir: Path, template: str = "r1_zero", log=print) -> Path:
@@ -78,10 +116,12 @@ def build_base_model(cfg: BaseModelConfig, out_dir: Path, template: str = "r1_ze
     """
     from r1kit.data.tasks import get_task
     from r1kit.models import build_tokenizer, load_model, load_tokenizer, new_model, save_model
+    from r1kit.models.corpus import bilingual_lines, default_corpus
     from r1kit.train.sft import SFTConfig, sft_train
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
-    new_model(cfg.arch, cfg.size, tmp, seed=cfg.seed, tokenizer=build_tokenizer(), **cfg.overrides)
+    tokenizer = build_tokenizer(default_corpus() + bilingual_lines() if cfg.languages else None)
+    new_model(cfg.arch, cfg.size, tmp, seed=cfg.seed, tokenizer=tokenizer, **cfg.overrides)
     model, tokenizer = load_model(str(tmp)), load_tokenizer(str(tmp))
     task = get_task("arithmetic", digits=cfg.digits, seed=cfg.seed)
     examples = task.examples("train", cfg.n_examples)
@@ -94,7 +134,8 @@ def build_base_model(cfg: BaseModelConfig, out_dir: Path, template: str = "r1_ze
     for i, (name, steps, share, lr, grouped) in enumerate(phases):
         if steps <= 0:
             continue
-        pairs = pretraining_pairs(task, examples, share, template, tokenizer, cfg.seed + i)
+        pairs = pretraining_pairs(task, examples, share, template, tokenizer, cfg.seed + i, cfg.languages,
+                                  cfg.summary_share)
         sft = SFTConfig(steps=steps, batch_size=cfg.batch_size, lr=lr, seed=cfg.seed + i, group_by_length=grouped)
         sft_train(model, tokenizer, pairs, sft, on_step=_logger(log, name, steps, t0))
     save_model(model, tokenizer, tmp, template=template)  # served / evaluated in the prompt form it learned

@@ -75,3 +75,30 @@ def language_reward(completion: str, example=None, ctx=None, *, language: str = 
         return counts[language] / total if total else None
     except Exception:  # the reward contract: never raise
         return None
+
+
+READABILITY = ("readable", "mixed", "malformed")
+
+
+def readability(completion: str, *, think_open: bool = False, language: str = "en", min_share: float = 0.95) -> str:
+    """One completion's readability (DeepSeek-R1 §2.3: R1-Zero's "poor readability, and language mixing"):
+
+        "malformed"  no closed reasoning block or no final answer (`parse_completion`: think_closed
+                     and answer), e.g. cut off mid-reasoning or a bare answer without tags;
+        "mixed"      the reasoning has words and n_language / (n_en + n_zh + n_other) < min_share
+                     (`count_words`), so a reasoning wholly in another language counts here too;
+        "readable"   otherwise, including a direct answer whose reasoning has no words.
+    """
+    parsed = parse_completion(completion, think_open) if isinstance(completion, str) else None
+    if parsed is None or not parsed.think_closed or parsed.answer is None:
+        return "malformed"
+    counts = count_words(parsed.reasoning or "")
+    total = sum(counts.values())
+    return "mixed" if total and counts.get(language, 0) / total < min_share else "readable"
+
+
+def readability_counts(completions: list[str], **kw) -> dict[str, float]:
+    """Share of `completions` in each `readability` class ({"readable", "mixed", "malformed"} -> [0, 1],
+    summing to 1; all 0.0 for no completions). Keywords go to `readability`."""
+    labels = [readability(c, **kw) for c in completions]
+    return {name: labels.count(name) / len(labels) if labels else 0.0 for name in READABILITY}
