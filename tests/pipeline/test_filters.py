@@ -117,7 +117,7 @@ def test_judge_decides_when_verify_cannot(judged, keep_uncheckable, fault):
 
 
 @pytest.mark.parametrize("content,summary", [
-    ("<answer>42</answer>", "The answer is 42."),          # R1-Zero's tag answer: a bare answer
+    ("<answer>42</answer>", "The answer is <answer>42</answer>."),  # R1-Zero's tag answer keeps its tags
     ("\\boxed{5}", "The answer is \\boxed{5}."),
     ("So the sum is \\boxed{5}.", "So the sum is \\boxed{5}."),  # already a sentence
     ("Adding the units gives 5, carrying none.\nSo 5", "Adding the units gives 5, carrying none.\nSo 5"),

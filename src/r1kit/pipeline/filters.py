@@ -176,6 +176,7 @@ def to_chat(sample: dict) -> dict:
 
 
 _TAG = re.compile(r"</?(think|answer)>")
+_TAGGED_ANSWER = re.compile(r"<answer>([^\n<]*)</answer>")
 
 
 def _tidy(text: str) -> str:
@@ -187,8 +188,12 @@ def _tidy(text: str) -> str:
 def readable(sample: dict) -> dict:
     """A copy of `sample` in the cold-start form "reasoning, then summary": reasoning and final part tidied
     (`_tidy`), and a final part that is a bare answer (one line, no sentence: "<answer>42</answer>", "42")
-    made a sentence that summarises: "The answer is 42." The verdict and other fields are unchanged."""
+    made a sentence that summarises: "The answer is 42."; an R1-Zero tag answer keeps its tags, "The answer
+    is <answer>42</answer>." The verdict and other fields are unchanged."""
     reasoning, summary = _tidy(sample.get("reasoning") or ""), _tidy(sample.get("content") or "")
+    tagged = _TAGGED_ANSWER.fullmatch((sample.get("content") or "").strip())
+    if tagged:  # R1-Zero's form: the tags stay, they are how its answers are scored and where sampling stops
+        return {**sample, "reasoning": reasoning, "content": f"The answer is <answer>{tagged.group(1).strip()}</answer>."}
     if summary and "\n" not in summary and not re.search(r"[.!?]$", summary) and len(summary.split()) <= 3:
         summary = f"The answer is {summary}."
     return {**sample, "reasoning": reasoning, "content": summary}
