@@ -32,8 +32,9 @@ def test_pipeline_recipes_validate(recipe, tmp_path):
 def test_gpu_recipe_wires_the_reward_model_into_stage_4(tmp_path):
     stages = read_yaml(RECIPES / "r1-qwen2.5-1.5b.yaml")["stages"]
     outputs = {n: {"path": f"/models/{n}", "hash": n} for n in stages}
-    _, cfg, _ = stage_config("all_scenarios_rl", stages["all_scenarios_rl"], tmp_path, outputs)
+    _, cfg, _ = stage_config("all_scenarios_general", stages["all_scenarios_general"], tmp_path, outputs)
     assert cfg.reward_options["per_type"]["options"]["reward_model"]["path"] == "/models/rm"
+    assert cfg.model.name_or_path == "/models/all_scenarios_rl"  # general prompts only after the reasoning steps
     assert cfg.rollout.temperature == 0.7 and stages["sft"]["model"]["name_or_path"] == "Qwen/Qwen2.5-1.5B"
 
 
