@@ -6,6 +6,7 @@ Dr. GRPO (arXiv 2503.20783).
 """
 
 from r1kit.algo.advantages import ADVANTAGES, dr_grpo_advantages, group_advantages, zero_spread_groups
+from r1kit.algo.distill import onpolicy_distill_loss, reverse_kl_advantages
 from r1kit.algo.kl import k3_kl
 from r1kit.algo.logprobs import token_entropy, token_logprobs
 from r1kit.algo.losses import AGGREGATIONS, aggregate, clipped_surrogate, grpo_loss
@@ -21,6 +22,8 @@ __all__ = [
     "group_advantages",
     "grpo_loss",
     "k3_kl",
+    "onpolicy_distill_loss",
+    "reverse_kl_advantages",
     "token_entropy",
     "token_logprobs",
     "zero_spread_groups",
