@@ -145,7 +145,7 @@ def test_hub_named_splits_or_hash_split(monkeypatch, names):
     hub = {"train": _rows(300), "test": [{"problem": "What is 3 + 3?", "answer": "6"}, {"problem": "Q?", "answer": "1"}]}
     loaded = []
     monkeypatch.setattr(jsonl, "_hub_split_names", lambda path, config: names)
-    monkeypatch.setattr(jsonl, "_quiet_load", lambda path, config, split: loaded.append(split) or _Rows(hub[split]))
+    monkeypatch.setattr(jsonl, "load_dataset_quietly", lambda path, config, split: loaded.append(split) or _Rows(hub[split]))
     task = JsonlMathTask("someone/sums")
     assert loaded == []  # nothing is fetched before examples are asked for
     train, test = task.examples("train"), task.examples("test")

@@ -173,10 +173,10 @@ def _read_parquet(full: str, path: str, stage: str) -> list:
 
 
 def _read_hub(name: str, stage: str, split: str, hub_config: str) -> list:
-    from r1kit.data.jsonl import _one_line, _quiet_load
+    from r1kit.data.jsonl import error_line, load_dataset_quietly
 
     try:
-        return _quiet_load(name, hub_config or None, split=split).to_list()
+        return load_dataset_quietly(name, hub_config or None, split=split).to_list()
     except Exception as e:  # offline, unknown name, unknown split
-        raise R1kitError(f"{stage}: dataset not found: {name} (split {split!r}): {_one_line(e)}") from None
+        raise R1kitError(f"{stage}: dataset not found: {name} (split {split!r}): {error_line(e)}") from None
 

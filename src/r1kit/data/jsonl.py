@@ -81,9 +81,9 @@ class JsonlMathTask(Task):
 
     def _read_hub(self, split: str) -> list[dict]:
         try:
-            return _quiet_load(self.path, self.hub_config, split=split).to_list()
+            return load_dataset_quietly(self.path, self.hub_config, split=split).to_list()
         except Exception as e:  # offline, unknown name, unknown split
-            raise R1kitError(f"dataset not found: {self.path} (split {split!r}): {_one_line(e)}") from None
+            raise R1kitError(f"dataset not found: {self.path} (split {split!r}): {error_line(e)}") from None
 
     # ---- rows -> examples ---------------------------------------------------------------------
 
@@ -133,9 +133,9 @@ def read_json_rows(path: str, what: str = "dataset") -> list[dict]:
     if not os.path.isfile(full):
         raise R1kitError(f"{what} not found: {path}")
     try:
-        return _quiet_load("json", data_files=full, split="train").to_list()
+        return load_dataset_quietly("json", data_files=full, split="train").to_list()
     except Exception as e:  # malformed JSON, mixed column types, ...
-        raise R1kitError(f"cannot read {path}: {_one_line(e)}") from None
+        raise R1kitError(f"cannot read {path}: {error_line(e)}") from None
 
 
 def _stem(path: str) -> str:
@@ -148,13 +148,13 @@ def _hub_split_names(path: str, config: str | None) -> list[str]:
 
         names = list(datasets.get_dataset_split_names(path, config))
     except Exception as e:  # offline, unknown name, gated
-        raise R1kitError(f"dataset not found: {path}: {_one_line(e)}") from None
+        raise R1kitError(f"dataset not found: {path}: {error_line(e)}") from None
     if not names:
         raise R1kitError(f"dataset {path} has no splits")
     return names
 
 
-def _quiet_load(*args, **kwargs):
+def load_dataset_quietly(*args, **kwargs):
     """`datasets.load_dataset` without its progress bars (they would interleave with training logs)."""
     import datasets
 
@@ -167,6 +167,7 @@ def _quiet_load(*args, **kwargs):
             datasets.utils.enable_progress_bars()
 
 
-def _one_line(e: Exception) -> str:
+def error_line(e: Exception) -> str:
+    """"<ExceptionType>: <first line of its message>", at most 300 characters, for one-line errors."""
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0] if text else ''}"[:300]

@@ -99,7 +99,7 @@ def _task_class(scorer: str):
 
 
 def _rows(name: str, spec: BenchmarkSpec, path: str, data_dir: str) -> list[dict]:
-    from r1kit.data.jsonl import _one_line, _quiet_load, read_json_rows
+    from r1kit.data.jsonl import error_line, load_dataset_quietly, read_json_rows
 
     data_dir = data_dir or os.environ.get("R1KIT_DATA", "")
     local = path or (str(Path(data_dir) / spec.file) if data_dir and (Path(data_dir) / spec.file).is_file() else "")
@@ -109,9 +109,9 @@ def _rows(name: str, spec: BenchmarkSpec, path: str, data_dir: str) -> list[dict
     if not hub:
         raise R1kitError(f"benchmark {name!r} has no hub copy: pass its data file with --data")
     try:
-        return _quiet_load(hub, spec.hub_config, split=spec.hub_split).to_list()
+        return load_dataset_quietly(hub, spec.hub_config, split=spec.hub_split).to_list()
     except Exception as e:  # offline, gated (GPQA), unknown name
-        raise R1kitError(f"cannot load benchmark {name!r} from the hub ({hub}): {_one_line(e)}; "
+        raise R1kitError(f"cannot load benchmark {name!r} from the hub ({hub}): {error_line(e)}; "
                          f"pass a local file with --data or a folder with --data_dir") from None
 
 

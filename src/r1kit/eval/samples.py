@@ -25,7 +25,7 @@ class SampleLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         ids = {ex.id for ex in examples}
         self.records: dict[tuple[str, int], dict] = {}
-        for rec in _read_complete_lines(self.path):
+        for rec in read_complete_lines(self.path):
             key = (str(rec.get("problem_id")), rec.get("sample"))
             if key[0] in ids and isinstance(key[1], int) and 0 <= key[1] < k:
                 self.records.setdefault(key, rec)
@@ -92,7 +92,7 @@ def _same(scorer: str):
     return lambda pairs: equivalent(scorer, pairs)
 
 
-def _read_complete_lines(path: Path) -> list[dict]:
+def read_complete_lines(path: Path) -> list[dict]:
     """Every complete JSON line; a torn last line (a killed write) is cut from the file."""
     if not path.exists():
         return []

@@ -180,10 +180,10 @@ def _backend(cfg: GenerateConfig):
 def _judge(cfg: GenerateConfig, samples: list[dict], examples: list, path: Path) -> None:
     """Judge the samples verify could not score; verdicts kept in `path` (resumable), set as sample["judged"]."""
     from r1kit.eval.endpoint import EndpointBackend
-    from r1kit.eval.samples import _read_complete_lines
+    from r1kit.eval.samples import read_complete_lines
     from r1kit.pipeline.judge import judge_samples, needs_judge
 
-    done = {(r.get("problem_id"), r.get("sample")): r.get("judged") for r in _read_complete_lines(path)}
+    done = {(r.get("problem_id"), r.get("sample")): r.get("judged") for r in read_complete_lines(path)}
     for s in samples:
         s["judged"] = done.get((s["problem_id"], s["sample"]))
     todo = [s for s in samples if needs_judge(s)]
@@ -263,12 +263,12 @@ class TraceLog:
     On opening, complete lines are read back (a torn last line, from a killed write, is cut off)."""
 
     def __init__(self, path: Path, examples: list, n: int):
-        from r1kit.eval.samples import _read_complete_lines  # the eval log's torn-line repair, shared
+        from r1kit.eval.samples import read_complete_lines  # the eval log's torn-line repair, shared
 
         self.path, self.examples, self.n = Path(path), examples, n
         ids = {ex.id for ex in examples}
         self.records: dict[tuple[str, int], dict] = {}
-        for rec in _read_complete_lines(self.path):
+        for rec in read_complete_lines(self.path):
             key = (str(rec.get("problem_id")), rec.get("sample"))
             if key[0] in ids and isinstance(key[1], int) and 0 <= key[1] < n and isinstance(rec.get("messages"), list):
                 self.records.setdefault(key, rec)
