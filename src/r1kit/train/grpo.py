@@ -38,7 +38,7 @@ class Batch:
     completion_ids: torch.Tensor    # (B, Lc)
     completion_mask: torch.Tensor   # (B, Lc)
     old_logp: torch.Tensor          # (B, Lc)
-    advantages: torch.Tensor        # (B,)
+    advantages: torch.Tensor        # (B,), or (B, Lc) per token (on-policy distillation)
     ref_logp: torch.Tensor | None   # (B, Lc)
 
     def rows(self, idx: torch.Tensor) -> "Batch":
