@@ -28,7 +28,7 @@ from typing import Any, Callable
 from r1kit.config import _coerce
 from r1kit.errors import R1kitError
 from r1kit.rewards import choice, code, language, length, repetition
-from r1kit.rewards import per_type, reward_model as rm
+from r1kit.rewards import llm_judge, per_type, reward_model as rm
 from r1kit.rewards.accuracy import accuracy_reward, accuracy_rewards
 from r1kit.rewards.context import RewardContext
 from r1kit.rewards.format import chat_format_reward, format_lenient_reward, format_reward
@@ -60,6 +60,7 @@ REWARDS: dict[str, Reward] = {
     "choice": Reward(choice.choice_reward),
     "code": Reward(code.code_reward, code.code_rewards, code.code_preflight),
     "reward_model": Reward(rm.reward_model_reward, rm.reward_model_rewards, rm.reward_model_preflight),
+    "llm_judge": Reward(llm_judge.llm_judge_reward, llm_judge.llm_judge_rewards, llm_judge.llm_judge_preflight),
     "per_type": Reward(per_type.per_type_reward, per_type.per_type_rewards, per_type.per_type_preflight),
 }
 
