@@ -62,7 +62,7 @@ def _base_model(cfg, stage_dir: Path, progress: bool) -> Path:
     """The tiny pretrained base model, built (or taken from r1kit's cache) and copied into the stage."""
     from r1kit.pipeline.base_model import get_base_model
 
-    path, _ = get_base_model(cfg, reuse=True, log=print if progress else (lambda *_: None))
+    path, _ = get_base_model(cfg, reuse=True, log=lambda line: print(line, flush=True))  # a line per 100 steps
     out = stage_dir / "model"
     if out.exists():
         shutil.rmtree(out)
