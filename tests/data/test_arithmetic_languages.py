@@ -26,14 +26,15 @@ def test_language_none_is_byte_identical_to_before():
     assert h.hexdigest()[:16] == "c4154c4e4be8ea27"
     ex = ArithmeticTask().examples("train", 1)[0]
     assert ArithmeticTask().solution(ex, show_steps=True, language=None) == (
-        " <think>\ncolumn by column:\n5+8+0=13\n8+1+1=10\n5+1+1=07\n0+3+0=03\n5+3+0=08\n</think> <answer>83703</answer>")
+        " <think>\ncolumn by column:\n5+8+0=13\n8+1+1=10\n5+1+1=07\n0+3+0=03\n5+3+0=08\n"
+        "</think> <answer>83703</answer>")
 
 
 def test_worded_traces_exact_text():
     task = ArithmeticTask()
     ex = task._example("x", 50585, 33118)  # 50585 + 33118 = 83703
     assert task.solution(ex, show_steps=True, language="zh") == (
-        " <think>\n逐位计算:\n加 5+8+0=13\n加 8+1+1=10\n加 5+1+1=07\n加 0+3+0=03\n加 5+3+0=08\n"
+        " <think>\n逐位 计算 如下:\n加 5+8+0=13\n加 8+1+1=10\n加 5+1+1=07\n加 0+3+0=03\n加 5+3+0=08\n"
         "</think> <answer>83703</answer>")
     en = task.solution(ex, show_steps=True, language="en", summary=True)
     assert en == (" <think>\ncolumn by column:\nadd 5+8+0=13\nadd 8+1+1=10\nadd 5+1+1=07\nadd 0+3+0=03\n"

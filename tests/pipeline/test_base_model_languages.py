@@ -77,9 +77,12 @@ def test_bilingual_tokenizer_makes_each_word_one_token():
     from r1kit.models.corpus import bilingual_lines, default_corpus
 
     tok = build_tokenizer(default_corpus() + bilingual_lines())
-    words = [HEADERS["zh"][:-1], "column"] + [w for lang in STEP_WORDS.values() for w in lang.values()]
+    words = ["逐位", " 计算", " 如下", "column"] + [w for lang in STEP_WORDS.values() for w in lang.values()]
     for word in words:
         assert len(tok(word, add_special_tokens=False)["input_ids"]) == 1, (word, tok.tokenize(word))
+    # both headers are 3 tokens + ":\n", so digits sit at the same absolute positions in either language
+    en_h, zh_h = (tok("\n" + HEADERS[lang] + "\n", add_special_tokens=False)["input_ids"] for lang in ("en", "zh"))
+    assert len(en_h) == len(zh_h) == 5
     # every worded line puts its digits at the same token offsets, whatever the language
     task = ArithmeticTask()
     ex = task.examples("train", 1)[0]
@@ -97,5 +100,5 @@ def test_small_bilingual_base_model_builds(tmp_path, one_thread):
                           n_examples=64, learn_steps=3, pretrain_steps=2, batch_size=8, languages=SHARES)
     path = build_base_model(cfg, tmp_path / "base", log=lambda *_: None)
     tok = load_tokenizer(str(path))
-    assert len(tok(HEADERS["zh"][:-1], add_special_tokens=False)["input_ids"]) == 1
+    assert len(tok(HEADERS["zh"], add_special_tokens=False)["input_ids"]) == 4
     assert json.loads((path / "r1kit_base.json").read_text())["languages"] == SHARES

@@ -13,7 +13,7 @@ Trace formats (one line per digit, right to left; each digit is one token in r1k
 
 Worded traces (`language=`, for the language-mixing experiment of issue 10): the same lines, each
 prefixed by a word, under a header in English ("column by column:", "add 4+9+0=13") or Chinese
-("逐位计算:", "加 4+9+0=13"), or both mixed line by line. `summary=True` adds the cold-start form's
+("逐位 计算 如下:", "加 4+9+0=13"), or both mixed line by line. `summary=True` adds the cold-start form's
 readable summary after </think> (" so the sum is 80235."), DeepSeek-R1 §2.3.1.
 """
 
@@ -26,7 +26,10 @@ from r1kit.errors import R1kitError
 
 STEPS_HEADER = "column by column:"
 LANGUAGES = ("en", "zh", "mixed")
-HEADERS = {"en": STEPS_HEADER, "zh": "逐位计算:"}
+# The zh header is three tokens like the en one ("column", " by", " column"), so every digit sits at the same
+# absolute position in either language: with a one-token zh header the GPT-2 base (learned positions) got 35%
+# of its worked 5-digit sums right instead of 90% (issue 10 measurement, demo sizes).
+HEADERS = {"en": STEPS_HEADER, "zh": "逐位 计算 如下:"}
 # One word per step kind; "sum" is the last line of a long multiplication (the partial products added).
 # r1kit.models.corpus.bilingual_lines makes each a single token; a fixed one-token prefix keeps every
 # digit at the same offset within its line, whatever the language.
@@ -115,7 +118,8 @@ def worded_lines(steps: list[str], op: str, langs: list[str]) -> list[str]:
     kinds = [op] * len(steps)
     if op == "*":
         kinds[-1] = "sum"
-    return [HEADERS[langs[0]]] + [f"{STEP_WORDS[lang][kind]} {step}" for lang, kind, step in zip(langs[1:], kinds, steps)]
+    words = [STEP_WORDS[lang][kind] for lang, kind in zip(langs[1:], kinds)]
+    return [HEADERS[langs[0]]] + [f"{word} {step}" for word, step in zip(words, steps)]
 
 
 def _columns(a: int, b: int) -> list[tuple[int, int]]:
