@@ -68,7 +68,12 @@ def classify(completion: str) -> str:
     return "en" if words["en"] else "zh" if words["zh"] else "direct"
 
 
-def evaluate_model(path: str, problems: int) -> dict:
+SETTINGS = {"protocol": (0.6, 0.95), "t1": (1.0, 1.0)}
+"""Each model is sampled twice: by the R1 protocol (T 0.6, top-p 0.95: pass@1) and as RL rollouts sample
+(T 1.0, top-p 1.0), where a minority language the protocol's top-p cuts off shows up."""
+
+
+def evaluate_model(path: str, problems: int, temperature: float, top_p: float) -> dict:
     """pass@1 (± stderr), mean length and the readability classes of `path` on the held-out problems."""
     from r1kit.data import get_task
     from r1kit.models import load_model, load_tokenizer
@@ -78,14 +83,16 @@ def evaluate_model(path: str, problems: int) -> dict:
 
     task = get_task("arithmetic", digits=5, seed=0)
     model, tok = load_model(path, device="cpu").eval(), load_tokenizer(path)
-    settings = EvalSettings(samples=4, temperature=0.6, top_p=0.95, max_new_tokens=128, stop=("</answer>",),
-                            seed=0, problems_per_batch=64)
+    settings = EvalSettings(samples=4, temperature=temperature, top_p=top_p, max_new_tokens=128,
+                            stop=("</answer>",), seed=0, problems_per_batch=64)
     t0 = time.perf_counter()
     res = evaluate(EngineSampler(RolloutEngine(model, tok), "r1_zero"), task, task.examples("test", problems), settings)
     labels = [classify(t) for t in res.texts]
     shares = {k: labels.count(k) / len(labels) for k in ("en", "zh", "mixed", "direct", "malformed")}
+    worked = [t for t, label in zip(res.texts, labels) if label in ("en", "zh", "mixed")]
     return {"pass@1": res.pass_at_1, "stderr": res.stderr, "mean_length": res.mean_length, **shares,
-            "samples": len(labels), "eval_seconds": time.perf_counter() - t0}
+            "samples": len(labels), "example": worked[0] if worked else (res.texts[0] if res.texts else ""),
+            "eval_seconds": time.perf_counter() - t0}
 
 
 def evaluations(results: dict, out: Path, problems: int) -> dict:
@@ -98,21 +105,23 @@ def evaluations(results: dict, out: Path, problems: int) -> dict:
         old = json.loads(path.read_text()) if path.is_file() else {}
         if old.get("key") != key:
             print(f"study: evaluating {name} ({results[name]['path']})", flush=True)
-            old = {"key": key, **evaluate_model(results[name]["path"], problems)}
-            path.write_text(json.dumps(old, indent=1))
+            old = {"key": key, **{k: evaluate_model(results[name]["path"], problems, *v) for k, v in SETTINGS.items()}}
+            path.write_text(json.dumps(old, indent=1, ensure_ascii=False))
         evals[name] = old
     return evals
 
 
 def _row(label: str, e: dict, seconds: float | None) -> str:
+    p, t = e["protocol"], e["t1"]
     time_cell = f"{seconds / 60:.1f}" if seconds is not None else "–"
-    return (f"| {label} | {100 * e['pass@1']:.1f} ± {100 * e['stderr']:.1f} | {100 * e['mixed']:.0f}% | "
-            f"{100 * e['zh']:.0f}% | {100 * e['malformed']:.0f}% | {100 * (e['en'] + e['zh'] + e['mixed']):.0f}% | "
-            f"{e['mean_length']:.0f} | {time_cell} |")
+    pct = lambda x: f"{100 * x:.0f}%"  # noqa: E731
+    return (f"| {label} | {100 * p['pass@1']:.1f} ± {100 * p['stderr']:.1f} | {pct(1 - p['direct'] - p['malformed'])} | "
+            f"{pct(p['mixed'])} | {100 * t['pass@1']:.1f} | {pct(t['mixed'])} | {pct(t['zh'])} | {pct(t['malformed'])} | "
+            f"{p['mean_length']:.0f} | {time_cell} |")
 
 
-HEADER = ("| model | pass@1 (%) | mixed-language | all-Chinese | malformed | shows reasoning | mean tokens | "
-          "stage minutes |\n|---|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = ("| model | pass@1 (%) | shows reasoning | mixed-language | pass@1 at T=1 (%) | mixed at T=1 | all-Chinese "
+          "at T=1 | malformed at T=1 | mean tokens | stage minutes |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def cumulative_minutes(results: dict, names: list[str]) -> float:
@@ -129,9 +138,9 @@ def plots(results: dict, evals: dict, out: Path) -> list[str]:
     names = []
     fig, ax = plt.subplots(figsize=(9, 4))
     xs = range(len(A_ROWS))
-    ax.bar([x - 0.2 for x in xs], [evals[n]["pass@1"] for n, _ in A_ROWS], 0.4, label="pass@1")
-    ax.bar([x + 0.2 for x in xs], [evals[n]["mixed"] + evals[n]["zh"] for n, _ in A_ROWS], 0.4,
-           label="reasoning not (only) in English")
+    ax.bar([x - 0.2 for x in xs], [evals[n]["protocol"]["pass@1"] for n, _ in A_ROWS], 0.4, label="pass@1 (T=0.6)")
+    ax.bar([x + 0.2 for x in xs], [evals[n]["t1"]["mixed"] + evals[n]["t1"]["zh"] for n, _ in A_ROWS], 0.4,
+           label="reasoning not (only) in English, at T=1")
     ax.set_xticks(list(xs), [n for n, _ in A_ROWS], rotation=20)
     ax.set_ylim(0, 1)
     ax.legend()
@@ -144,7 +153,7 @@ def plots(results: dict, evals: dict, out: Path) -> list[str]:
                        ("student_grpo", "student GRPO"), ("student_onpolicy", "student on-policy")):
         rows = [r for r in read_metrics(Path(results[name]["path"]).parents[1] / "metrics.jsonl") if "eval/pass@1" in r]
         ax.plot([r["step"] for r in rows], [r["eval/pass@1"] for r in rows], marker="o", label=runs)
-    ax.axhline(evals["distill"]["pass@1"], color="gray", linestyle="--", label="student SFT distillation (end)")
+    ax.axhline(evals["distill"]["protocol"]["pass@1"], color="gray", linestyle="--", label="student SFT distillation (end)")
     ax.set_xlabel("RL step (64 samples each)")
     ax.set_ylabel("held-out pass@1 (100 problems x 4)")
     ax.legend(fontsize=8)
@@ -179,9 +188,11 @@ def write_report(results: dict, evals: dict, out: Path, wall: float, problems: i
         "# The R1 report's claims at toy scale", "",
         f"`python benchmarks/r1_toy_study.py --out {out}` on {platform.machine()} with {torch.get_num_threads()} "
         f"torch threads, torch {torch.__version__}. Every model below is evaluated on the same {problems} held-out "
-        "5-digit additions, 4 samples each at T = 0.6, top-p 0.95 (pass@1 = mean accuracy, ± its standard error "
-        "over problems). Reasoning is classed by its words: English, Chinese, mixed (both), none (a direct "
-        "answer), or malformed (no closed think block or no tagged answer).", "",
+        "5-digit additions, 4 samples each, twice: by the R1 protocol, T = 0.6 and top-p 0.95 (pass@1 = mean "
+        "accuracy, ± its standard error over problems), and as RL rollouts sample, T = 1 and top-p 1, where a "
+        "minority language that top-p 0.95 cuts off shows up. Reasoning is classed by its words: English, "
+        "Chinese, mixed (both in one trace), none (a direct answer), or malformed (no closed think block or no "
+        "tagged answer).", "",
         "## (a) Multi-stage R1 against R1-Zero", "", HEADER,
         *[_row(label, evals[n], results[n]["seconds"]) for n, label in A_ROWS], "",
         f"R1-Zero's stages took {cumulative_minutes(results, ['r1_zero']):.1f} min; R1's stages (cold-start data "
@@ -197,6 +208,9 @@ def write_report(results: dict, evals: dict, out: Path, wall: float, problems: i
         f"This invocation's wall time: {wall / 60:.1f} min (stages skipped as done count their earlier minutes "
         "in the table, not here).", "", *[f"![{f}]({f})" for f in figures], "",
     ]
+    text += ["## One sample per model (T = 0.6, the first that shows its reasoning)", ""]
+    for name in dict.fromkeys(n for n, _ in A_ROWS + B_ROWS):
+        text += [f"{name}:", "```", evals[name]["protocol"]["example"].strip(), "```", ""]
     path = study / "report.md"
     path.write_text("\n".join(text))
     return path

@@ -79,6 +79,8 @@ def cache_key(cfg: BaseModelConfig) -> str:
     for key in ("languages", "summary_share"):  # at their defaults: the key of the caches made before them
         if not settings[key]:
             del settings[key]
+    if cfg.languages:  # worded traces, version 2: the three-token zh header (a one-token one was cached before)
+        settings["worded_traces"] = 2
     # layout 2: the model records its prompt template as its chat template (older caches do not)
     blob = json.dumps({**settings, "version": __version__, "layout": 2}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
