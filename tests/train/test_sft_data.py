@@ -182,3 +182,36 @@ def test_packing_check_tells_a_model_that_keeps_examples_apart(model, one_thread
 
     monkeypatch.setattr(model, "forward", ignores_positions)
     assert not packing_is_exact(model, "cpu", 1024)
+
+
+def test_trained_turn_is_the_pretraining_form_with_a_recorded_template():
+    """SFT on a chat row of a worked solution, through the tokenizer's recorded r1_zero template: the target
+    ids are exactly the pretraining completion's (reasoning included) plus eos, the prompt ids the prompt's."""
+    from r1kit.data.tasks import get_task
+    from r1kit.data.templates import chat_template_for, render_prompt
+    from r1kit.models import build_tokenizer
+
+    tok = build_tokenizer()
+    tok.chat_template = chat_template_for("r1_zero")
+    task = get_task("arithmetic", digits=4)
+    ex = task.examples("test", 1)[0]
+    worked = task.solution(ex, show_steps=True)
+    reasoning, answer = worked.split("</think>")[0].replace("<think>", "").strip(), worked.split("</think>")[1].strip()
+    [got] = encode_conversation([{"role": "user", "content": ex.problem},
+                                 {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n\n{answer}"}], tok)
+    prompt = tok(render_prompt(ex.problem, "r1_zero") + " <think>\n", add_special_tokens=False)["input_ids"]
+    target = tok(worked[len(" <think>\n"):], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    assert got.ids == prompt + target and got.mask == [0] * len(prompt) + [1] * len(target)
+
+
+def test_a_template_that_drops_the_reasoning_is_refused():
+    from r1kit.errors import R1kitError
+    from r1kit.models import build_tokenizer
+
+    tok = build_tokenizer()
+    tok.chat_template = ("{% for m in messages %}{% if m['role'] == 'user' %}U: {{ m['content'] }}\n{% else %}"
+                         "A: {{ m['content'].split('</think>')[-1].strip() }}{{ eos_token }}{% endif %}{% endfor %}"
+                         "{% if add_generation_prompt %}A: <think>\n{% endif %}")
+    with pytest.raises(R1kitError, match="drops the reasoning"):
+        encode_conversation([{"role": "user", "content": "1+1"},
+                             {"role": "assistant", "content": "<think>\none and one\n</think>\n\n2"}], tok)

@@ -98,16 +98,23 @@ def render_chat(messages: list[dict], tokenizer, thinking: bool = True) -> str:
 # the report's Table 1 put a space, then "<think>\n", after "Assistant:".
 TEMPLATE_THINK_PREFIX = " " + THINK_OPEN + "\n"
 
-_PROMPT_CHAT_TEMPLATE = """{%- set ns = namespace(system='') -%}
-{%- for m in messages if m['role'] == 'system' -%}
-{%- set ns.system = ns.system + m['content'] + '\\n\\n' -%}
+_PROMPT_CHAT_TEMPLATE = """{%- set ns = namespace(system='', last_user=-1) -%}
+{%- for m in messages -%}
+{%- if m['role'] == 'system' -%}{%- set ns.system = ns.system + m['content'] + '\\n\\n' -%}{%- endif -%}
+{%- if m['role'] == 'user' -%}{%- set ns.last_user = loop.index0 -%}{%- endif -%}
 {%- endfor -%}
 {%- for m in messages -%}
 {%- if m['role'] == 'user' -%}
 {{- template.replace('{prompt}', ns.system + m['content']) -}}
 {%- set ns.system = '' -%}
 {%- elif m['role'] == 'assistant' -%}
-{{- think + '</think> ' + m['content'].split('</think>')[-1].lstrip() + (eos_token or '') -}}
+{%- set answer = m['content'].split('</think>')[-1].lstrip() -%}
+{%- set reasoning = m['content'].split('</think>')[0].replace('<think>', '').strip() if '</think>' in m['content'] else '' -%}
+{%- if reasoning and loop.index0 > ns.last_user -%}
+{{- think + reasoning + '\\n</think> ' + answer + (eos_token or '') -}}
+{%- else -%}
+{{- think + '</think> ' + answer + (eos_token or '') -}}
+{%- endif -%}
 {%- endif -%}
 {%- endfor -%}
 {%- if add_generation_prompt -%}
@@ -135,7 +142,9 @@ def chat_template_for(template: str) -> str | None:
     `render_chat(messages, tok)` equals render_prompt(...) + " <think>\\n". enable_thinking=False gives
     " <think>\\n</think>": the empty think block the model writes before a direct answer. System
     messages are prefixed to the first user turn. A conversation repeats the template per user turn;
-    an assistant turn is written as the prefix, "</think> ", its content without reasoning, and eos.
+    an assistant turn is written as the prefix, "</think> ", its content without reasoning, and eos, except
+    a turn after the last user turn (the one SFT trains), which keeps its reasoning as the model wrote it:
+    the prefix, the reasoning, "\\n</think> ", the answer, eos (R1's rule: history turns lose their reasoning).
     """
     import json
 

@@ -81,8 +81,9 @@ def cache_key(cfg: BaseModelConfig) -> str:
             del settings[key]
     if cfg.languages:  # worded traces, version 2: the three-token zh header (a one-token one was cached before)
         settings["worded_traces"] = 2
-    # layout 2: the model records its prompt template as its chat template (older caches do not)
-    blob = json.dumps({**settings, "version": __version__, "layout": 2}, sort_keys=True)
+    # layout 2: the model records its prompt template as its chat template (older caches do not);
+    # layout 3: that template keeps the reasoning of a trained (last) assistant turn, as SFT needs
+    blob = json.dumps({**settings, "version": __version__, "layout": 3}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from r1kit.errors import R1kitError
+
 
 @dataclass(frozen=True)
 class ChatExample:
@@ -56,6 +58,7 @@ def assistant_segments(messages: list[dict], tokenizer) -> list[list[tuple[str, 
         prompt = render_chat(messages[:i], tokenizer, thinking=True)
         full = tokenizer.apply_chat_template(messages[:i + 1], tokenize=False)
         start = _common_prefix(prompt, full)
+        check_reasoning_kept(m["content"], full[start:])
         if current and full[:start].startswith(rendered):
             current.append((full[len(rendered):start], False))
         else:
@@ -67,6 +70,16 @@ def assistant_segments(messages: list[dict], tokenizer) -> list[list[tuple[str, 
     if current:
         out.append(current)
     return out
+
+
+def check_reasoning_kept(content: str, target: str) -> None:
+    """R1kitError when the chat template wrote the trained turn without its reasoning: some templates drop
+    it from every assistant turn (DeepSeek-R1's own does), and SFT would then teach answers alone."""
+    reasoning = content.split("</think>")[0].replace("<think>", "").strip() if "</think>" in content else ""
+    if reasoning and reasoning[-200:] not in target:
+        raise R1kitError("the tokenizer's chat template drops the reasoning of the assistant turn being trained "
+                         "(DeepSeek-R1's template does this to every assistant turn); give the model a chat "
+                         "template that keeps the last turn's reasoning")
 
 
 def encode_conversation(messages: list[dict], tokenizer) -> list[ChatExample]:

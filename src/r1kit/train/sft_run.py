@@ -54,7 +54,12 @@ def tokenize_data(cfg: SFTRunConfig, tokenizer) -> tuple[list[ChatExample], int]
 
     d = cfg.data
     convs = load_conversations(d.path, stage="sft", split=d.split, hub_config=d.hub_config, limit=d.limit)
-    examples = [ex for messages in convs for ex in encode_conversation(messages, tokenizer)]
+    examples = []
+    for row, messages in enumerate(convs, 1):
+        try:
+            examples += encode_conversation(messages, tokenizer)
+        except R1kitError as e:
+            raise R1kitError(f"sft: {d.path}: row {row}: {e}") from None
     kept = [ex for ex in examples if len(ex.ids) <= d.max_length and any(ex.mask)]
     if not kept:
         raise R1kitError(f"sft: {d.path}: every example is longer than data.max_length={d.max_length} tokens")
