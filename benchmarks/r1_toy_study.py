@@ -1,6 +1,6 @@
 """The DeepSeek-R1 report's claims at toy scale, by one command on a laptop CPU (issue 10, item 6).
 
-    python benchmarks/r1_toy_study.py [--out runs/r1-study] [--problems 200]
+    python benchmarks/r1_toy_study.py [--out runs/r1-study] [--seeds 0,1,2] [--problems 200]
 
 Runs recipes/r1-tiny.yaml through `r1kit pipeline` (so a rerun skips what finished and resumes what was
 cut), plus two stages for the distillation comparison, then evaluates every model on the same held-out
@@ -13,7 +13,8 @@ its plots:
     at equal student training sequences (`STUDENT_SEQUENCES`): SFT on the teacher's filtered samples, vs
     GRPO run directly on the student, vs on-policy distillation (per-token reverse KL to the teacher).
 
-Evaluations are cached in <out>/study/eval-<stage>.json by the model's content hash.
+Each seed runs in <out>/seed-<s>/ (its report in seed-<s>/study/report.md); <out>/report.md gives the mean
+± sample std across seeds. Evaluations are cached in seed-<s>/study/eval-<stage>.json by the model's content hash.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ B_ROWS = [("student_base", "student base model (2 layers)"), ("distill", "SFT di
           ("all_scenarios_rl", "teacher: R1 (4 layers)")]
 
 
-def study_stages() -> dict:
-    """recipes/r1-tiny.yaml's stages plus the two comparison stages of (b)."""
+def study_stages(seed: int = 0) -> dict:
+    """recipes/r1-tiny.yaml's stages plus the two comparison stages of (b); with `seed` != 0 every stage but
+    the base models (built once, cached) trains and samples with that seed."""
     from r1kit.config import _merge, read_yaml
 
     stages = read_yaml(ROOT / "recipes" / "r1-tiny.yaml")["stages"]
@@ -51,6 +53,8 @@ def study_stages() -> dict:
     stages["student_onpolicy"] = _merge(onpolicy, {"kind": "onpolicy", "model": {"name_or_path": "${student_base}"},
                                                    "teacher": {"name_or_path": "${all_scenarios_rl}", "device": "cpu"},
                                                    "steps": steps, "eval": {"every": 25}, "save_every": 25})
+    if seed:
+        stages = {n: spec if spec["kind"] == "base_model" else {**spec, "seed": seed} for n, spec in stages.items()}
     return stages
 
 
@@ -186,7 +190,7 @@ def write_report(results: dict, evals: dict, out: Path, wall: float, problems: i
     r1_names = ["cold_start_data", "cold_start", "reasoning_rl", "rejection_sampling", "sft", "all_scenarios_rl"]
     text = [
         "# The R1 report's claims at toy scale", "",
-        f"`python benchmarks/r1_toy_study.py --out {out}` on {platform.machine()} with {torch.get_num_threads()} "
+        f"One seed's run of `python benchmarks/r1_toy_study.py`, in {out}, on {platform.machine()} with {torch.get_num_threads()} "
         f"torch threads, torch {torch.__version__}. Every model below is evaluated on the same {problems} held-out "
         "5-digit additions, 4 samples each, twice: by the R1 protocol, T = 0.6 and top-p 0.95 (pass@1 = mean "
         "accuracy, ± its standard error over problems), and as RL rollouts sample, T = 1 and top-p 1, where a "
@@ -216,25 +220,67 @@ def write_report(results: dict, evals: dict, out: Path, wall: float, problems: i
     return path
 
 
+def run_seed(out: Path, seed: int, problems: int, progress: bool) -> tuple[dict, dict]:
+    """One seed's pipeline, evaluations and report in `out`."""
+    from r1kit.pipeline.runner import PipelineConfig, run_pipeline
+
+    t0 = time.perf_counter()
+    results = run_pipeline(PipelineConfig(out=str(out), stages=study_stages(seed)), progress=progress)
+    evals = evaluations(results, out, problems)
+    write_report(results, evals, out, time.perf_counter() - t0, problems)
+    return results, evals
+
+
+def combined_report(out: Path, runs: dict[int, tuple[dict, dict]], problems: int) -> Path:
+    """Mean ± sample std across seeds of pass@1 and the mixed-language share, per model."""
+    from statistics import mean, stdev
+
+    def cell(name: str, setting: str, key: str, scale: float = 100) -> str:
+        xs = [scale * evals[name][setting][key] for _, evals in runs.values()]
+        return f"{mean(xs):.1f} ± {stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
+
+    head = ("| model | pass@1 (%) | mixed-language (%) | pass@1 at T=1 (%) | mixed at T=1 (%) | pass@1 per seed |\n"
+            "|---|---:|---:|---:|---:|---|")
+    def rows(table):
+        return [f"| {label} | {cell(n, 'protocol', 'pass@1')} | {cell(n, 'protocol', 'mixed')} | "
+                f"{cell(n, 't1', 'pass@1')} | {cell(n, 't1', 'mixed')} | "
+                + ", ".join(f"{100 * ev[n]['protocol']['pass@1']:.1f}" for _, ev in runs.values()) + " |"
+                for n, label in table]
+    minutes = [sum(r["seconds"] for r in results.values()) / 60 for results, _ in runs.values()]
+    text = ["# The R1 report's claims at toy scale, over seeds", "",
+            f"Seeds {', '.join(map(str, runs))} (every stage after the two base models, which are built once); "
+            f"{problems} held-out problems x 4 samples per evaluation; mean ± sample standard deviation across "
+            "seeds. Per-seed reports with every column, filter counts, stage times and plots: "
+            + ", ".join(f"[seed {s}](seed-{s}/study/report.md)" for s in runs) + ".", "",
+            "## (a) Multi-stage R1 against R1-Zero", "", head, *rows(A_ROWS), "",
+            "## (b) Distillation vs RL on the student, at equal student training sequences", "", head, *rows(B_ROWS), "",
+            "Pipeline minutes per seed (all stages, base models included where built): "
+            + ", ".join(f"{m:.1f}" for m in minutes) + ".", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(text))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     from r1kit.errors import R1kitError
-    from r1kit.pipeline.runner import PipelineConfig, run_pipeline
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/r1-study")
+    p.add_argument("--seeds", default="0", help="comma-separated; each seed's run goes to <out>/seed-<s>/")
     p.add_argument("--problems", type=int, default=200, help="held-out problems per evaluation")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    t0 = time.perf_counter()
     out = Path(args.out)
     try:
-        results = run_pipeline(PipelineConfig(out=str(out), stages=study_stages()), progress=not args.no_progress)
-        evals = evaluations(results, out, args.problems)
+        seeds = [int(s) for s in args.seeds.split(",")]
+        runs = {s: run_seed(out / f"seed-{s}", s, args.problems, not args.no_progress) for s in seeds}
     except R1kitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    path = write_report(results, evals, out, time.perf_counter() - t0, args.problems)
-    print(path.read_text())
+    except ValueError:
+        print(f"error: --seeds must be comma-separated integers, got {args.seeds!r}", file=sys.stderr)
+        return 2
+    print(combined_report(out, runs, args.problems).read_text())
     return 0
 
 
