@@ -159,3 +159,15 @@ def test_fingerprint_follows_config_upstream_and_file_content(tmp_path):
     h = file_hash(d)
     (d / "w").write_bytes(b"2")
     assert file_hash(d) != h
+
+
+def test_a_finished_stage_whose_output_is_gone_runs_again(tmp_path, one_thread):
+    import shutil
+
+    st = {"base": BASE}
+    logs: list[str] = []
+    first = run_pipeline(PipelineConfig(str(tmp_path / "run"), st), progress=False, log=logs.append)
+    shutil.rmtree(first["base"]["path"])
+    again = run_pipeline(PipelineConfig(str(tmp_path / "run"), st), progress=False, log=logs.append)
+    assert again["base"]["status"] == "ran" and Path(again["base"]["path"]).is_dir()
+    assert any("is gone: running it again" in line for line in logs)

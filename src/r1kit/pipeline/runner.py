@@ -169,6 +169,8 @@ def run_stage(name: str, spec: dict, stage_dir: Path, outputs: dict[str, dict], 
         stage_dir.rename(old)
         log(f"pipeline: [{name}] inputs changed: redoing it (the earlier run is kept in {old})")
         state = None
+    elif state and state.get("status") == "done":
+        log(f"pipeline: [{name}] its output {state.get('output')} is gone: running it again")
     elif state:
         log(f"pipeline: [{name}] interrupted earlier ({state.get('status')}): resuming")
     else:
