@@ -11,6 +11,7 @@ from r1kit.algo.kl import k3_kl
 from r1kit.algo.logprobs import token_entropy, token_logprobs
 from r1kit.algo.losses import AGGREGATIONS, aggregate, clipped_surrogate, grpo_loss
 from r1kit.algo.preference import bradley_terry_loss
+from r1kit.algo.offpolicy import importance_weights, logp_gap
 
 __all__ = [
     "ADVANTAGES",
@@ -27,4 +28,6 @@ __all__ = [
     "token_entropy",
     "token_logprobs",
     "zero_spread_groups",
+    "importance_weights",
+    "logp_gap",
 ]
