@@ -11,6 +11,8 @@ from r1kit.algo.kl import k3_kl
 from r1kit.algo.logprobs import token_entropy, token_logprobs
 from r1kit.algo.losses import AGGREGATIONS, aggregate, clipped_surrogate, grpo_loss
 from r1kit.algo.preference import bradley_terry_loss
+from r1kit.algo.advantages import reinforce_pp_advantages, rloo_advantages
+from r1kit.algo.policy_losses import LOSSES, cispo_loss, gspo_loss
 from r1kit.algo.offpolicy import importance_weights, logp_gap
 
 __all__ = [
@@ -28,6 +30,11 @@ __all__ = [
     "token_entropy",
     "token_logprobs",
     "zero_spread_groups",
+    "LOSSES",
+    "cispo_loss",
+    "gspo_loss",
+    "reinforce_pp_advantages",
+    "rloo_advantages",
     "importance_weights",
     "logp_gap",
 ]

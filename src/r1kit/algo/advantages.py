@@ -48,4 +48,34 @@ def zero_spread_groups(rewards: Tensor, group_size: int) -> Tensor:
     return r.max(dim=1).values == r.min(dim=1).values
 
 
-ADVANTAGES = {"grpo": group_advantages, "dr_grpo": dr_grpo_advantages}
+def rloo_advantages(rewards: Tensor, group_size: int, eps: float = 0.0) -> Tensor:
+    """RLOO advantage (REINFORCE leave-one-out): each sample's baseline is the mean of the other G - 1.
+
+        A_i = r_i - 1/(G-1) sum_{j != i} r_j  =  G/(G-1) * (r_i - mean_g(r))
+
+    An unbiased baseline (it does not depend on r_i); no std scaling. `eps` is unused; kept for a
+    uniform signature. rewards: (B,) with B = P * G, groups contiguous. Returns (B,) float32.
+    """
+    r = _groups(rewards.float(), group_size)                             # (P, G)
+    others = (r.sum(dim=1, keepdim=True) - r) / (group_size - 1)         # (P, G) mean of the other G-1
+    return (r - others).reshape(-1)
+
+
+def reinforce_pp_advantages(rewards: Tensor, group_size: int, eps: float = 1e-4) -> Tensor:
+    """REINFORCE++-baseline advantage (arXiv 2501.03262): group mean baseline, batch-level scale.
+
+        c_i = r_i - mean_g(r)                 (the group's mean, as GRPO)
+        A_i = c_i / (std_B(c) + eps)          std over all B centred values, population (divide by B)
+
+    Unlike GRPO the scale is shared by the whole batch, not per group, so a group whose rewards
+    barely differ is not blown up to unit scale. mean_B(c) = 0 already, so this is the batch
+    whitening step. The paper's per-token KL folded into the reward is not done here: r1kit keeps
+    KL as the loss's beta term. rewards: (B,), groups contiguous. Returns (B,) float32.
+    """
+    r = _groups(rewards.float(), group_size)                             # (P, G)
+    centred = (r - r.mean(dim=1, keepdim=True)).reshape(-1)             # (B,)
+    return centred / (centred.std(correction=0) + eps)
+
+
+ADVANTAGES = {"grpo": group_advantages, "dr_grpo": dr_grpo_advantages, "rloo": rloo_advantages,
+              "reinforce_pp": reinforce_pp_advantages}

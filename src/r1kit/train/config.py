@@ -50,7 +50,11 @@ class RolloutConfig:
 @dataclass
 class GRPOConfig:
     advantage: str = "grpo"
-    """grpo: (r - mean) / (std + eps), population std; dr_grpo: r - mean."""
+    """grpo: (r - mean) / (std + eps), population std; dr_grpo: r - mean; rloo: r - mean of the other G-1;
+    reinforce_pp: (r - group mean) / (batch std + eps) (r1kit.algo.ADVANTAGES)."""
+    loss: str = "grpo"
+    """grpo: token-level PPO clip; gspo: one clipped ratio per sequence, mean over sequences (aggregation
+    ignored; the paper clips at 3e-4 / 4e-4); cispo: clipped, detached token weight (r1kit.algo.LOSSES)."""
     eps: float = 1e-4
     clip_low: float = 0.2
     clip_high: float = 0.2
@@ -126,8 +130,12 @@ class GRPORunConfig:
                                  ("eval.problems_per_batch", self.eval.problems_per_batch, 1)):
             if value < low:
                 raise R1kitError(f"{name} must be >= {low}, got {value}")
-        if self.grpo.advantage not in ("grpo", "dr_grpo"):
-            raise R1kitError(f"grpo.advantage must be grpo or dr_grpo, got {self.grpo.advantage!r}")
+        from r1kit.algo import ADVANTAGES, LOSSES  # lazy: imports torch
+
+        if self.grpo.advantage not in ADVANTAGES:
+            raise R1kitError(f"grpo.advantage must be one of {', '.join(ADVANTAGES)}, got {self.grpo.advantage!r}")
+        if self.grpo.loss not in LOSSES:
+            raise R1kitError(f"grpo.loss must be one of {', '.join(LOSSES)}, got {self.grpo.loss!r}")
         if self.grpo.aggregation not in ("seq_mean", "token_mean", "constant"):
             raise R1kitError(f"grpo.aggregation must be seq_mean, token_mean or constant, got {self.grpo.aggregation!r}")
         if self.optim.schedule not in ("constant", "linear", "cosine"):

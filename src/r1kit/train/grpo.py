@@ -80,10 +80,11 @@ def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt) -> dict[str, flo
         mb = batch.rows(torch.arange(start, min(start + micro, B)))
         logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
                                             mb.completion_mask, cfg.rollout.temperature, with_entropy=True)
-        loss, diag = algo.grpo_loss(logp, mb.old_logp, mb.ref_logp, mb.advantages, mb.completion_mask,
-                                    clip_low=g.clip_low, clip_high=g.clip_high, beta=g.beta,
-                                    aggregation=g.aggregation, max_len=cfg.rollout.max_new_tokens)
-        share = (mb.completion_mask.sum() / total_tokens) if g.aggregation == "token_mean" else mb.completion_mask.shape[0] / B
+        loss, diag = algo.LOSSES[g.loss](logp, mb.old_logp, mb.ref_logp, mb.advantages, mb.completion_mask,
+                                          clip_low=g.clip_low, clip_high=g.clip_high, beta=g.beta,
+                                          aggregation=g.aggregation, max_len=cfg.rollout.max_new_tokens)
+        by_tokens = g.aggregation == "token_mean" and g.loss != "gspo"  # gspo: always a mean over sequences
+        share = (mb.completion_mask.sum() / total_tokens) if by_tokens else mb.completion_mask.shape[0] / B
         (loss * share).backward()
         m = mb.completion_mask.float()
         diag["entropy"] = float((entropy * m).sum() / m.sum().clamp(min=1))
