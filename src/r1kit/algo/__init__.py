@@ -2,7 +2,9 @@
 
 Imports only torch. This is where a reader checks r1kit's math against the papers:
 DeepSeekMath (GRPO, arXiv 2402.03300), DeepSeek-R1 (arXiv 2501.12948), DAPO (arXiv 2503.14476),
-Dr. GRPO (arXiv 2503.20783).
+Dr. GRPO (arXiv 2503.20783), GSPO (arXiv 2507.18071), CISPO (MiniMax-M1, arXiv 2506.13585), RLOO,
+REINFORCE++ (arXiv 2501.03262); on-policy distillation (per-token reverse KL), Bradley-Terry preference
+loss, and truncated importance weights for sampler/trainer mismatch (offpolicy.py).
 """
 
 from r1kit.algo.advantages import ADVANTAGES, dr_grpo_advantages, group_advantages, zero_spread_groups

@@ -68,8 +68,9 @@ class PromptStream:
 def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt) -> dict[str, float]:
     """One optimizer step on `batch`, accumulating gradients over micro-batches.
 
-    Each micro-batch's loss is weighted by its share of the batch's normaliser (tokens for
-    token_mean, sequences otherwise), so accumulation gives exactly the full-batch loss.
+    Each micro-batch's loss is weighted by its share of the batch's normaliser (tokens for token_mean
+    with a token-level loss, sequences otherwise, GSPO always), so accumulation gives exactly the
+    full-batch loss. The loss is algo.LOSSES[grpo.loss]: grpo, gspo or cispo.
     """
     g, B = cfg.grpo, batch.completion_ids.shape[0]
     micro = cfg.optim.micro_batch_size or B
