@@ -1,4 +1,5 @@
-"""DAPO dynamic sampling and the KL reference reset, on the pieces of the GRPO loop."""
+"""GRPO options on the pieces of the loop: DAPO dynamic sampling, the KL reference reset, the GSPO / CISPO losses
+and RLOO advantages (grpo.loss, grpo.advantage)."""
 
 import math
 from types import SimpleNamespace
