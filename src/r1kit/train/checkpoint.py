@@ -7,6 +7,8 @@ Layout under a run directory:
                                        chat template recording the prompt template trained with
     checkpoints/step-000050/trainer/   trainer_state.pt (optimizer, scheduler, RNG, step, data position)
                                        + ref_model.safetensors (only when the KL reference was reset)
+    checkpoints/step-000050/adapter/   a LoRA run's adapter in peft's format (the top folder holds the
+                                       merged weights, so eval / serve / vLLM read it unchanged)
     checkpoints/latest                 text: the name of the newest complete checkpoint
 
 Only the policy's weights sit in the top folder: loaders that read every `*.safetensors` of a folder
@@ -53,8 +55,10 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: dict[str, Any],
-                    ref_model=None, keep: int = 2, template: str | None = None) -> Path:
+                    ref_model=None, keep: int = 2, template: str | None = None, lora=None) -> Path:
     """Save `checkpoints/step-{step:06d}` (layout in the module docstring); return its path.
+
+    lora: the PeftModel around `model` in a LoRA run: the top folder gets its merged weights, adapter/ the adapter.
 
     template: the prompt template the run trains with, recorded as the tokenizer's chat template
     (r1kit.models.save_model); None keeps the tokenizer's own.
@@ -66,7 +70,13 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: d
     final = root / f"step-{step:06d}"
     tmp = root / f"step-{step:06d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tokenizer, tmp, template=template)
+    if lora is not None:
+        from r1kit.models.lora import merged_copy, save_adapter
+
+        save_model(merged_copy(lora), tokenizer, tmp, template=template)
+        save_adapter(lora, tmp / "adapter")
+    else:
+        save_model(model, tokenizer, tmp, template=template)
     (tmp / TRAINER_DIR).mkdir()
     if ref_model is not None:
         from safetensors.torch import save_model as save_weights  # handles tied (shared) embedding weights

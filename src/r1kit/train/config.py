@@ -18,6 +18,18 @@ class ModelConfig:
     """Weights dtype: float32, bfloat16, float16 or auto."""
     device: str = "auto"
     """cpu, cuda, cuda:N, or auto (cuda when available)."""
+    lora: dict = field(default_factory=dict)
+    """LoRA adapters (r1kit.models.lora; needs peft, the `lora` extra); empty = off, all weights train.
+    Keys: r (rank, 8), alpha (16), dropout (0.0), target_modules (module-name suffixes; empty = the
+    attention projections: q/k/v/o_proj for qwen2/llama, c_attn for gpt2). Only the adapters train; the KL
+    reference is the base with adapters off (no second model); checkpoints hold the merged weights plus
+    adapter/. GRPO's grpo.ref_reset_every is not supported with LoRA yet; on-policy distillation refuses it."""
+
+    def __post_init__(self) -> None:
+        if self.lora:
+            from r1kit.models.lora import LoraConfig  # peft itself loads only when the adapters are applied
+
+            LoraConfig.from_dict(self.lora)
 
 
 @dataclass

@@ -6,7 +6,8 @@ The math lives in `r1kit.algo` (pure functions); this file decides when to sampl
 update, log and save. One step = P prompts x G samples, scored, turned into group-relative
 advantages, then `updates_per_batch` (mu) optimizer steps on the same batch with the rollout's
 logprobs as `old_logp` (DeepSeek-R1 eq. 1). With mu = 1 the ratio is 1 and the clip never
-triggers; the clip matters for mu > 1.
+triggers; the clip matters for mu > 1. With model.lora only LoRA adapters train (r1kit.models.lora): the
+KL reference is the same model with its adapters off, and checkpoints hold the merged weights plus adapter/.
 
 Held-out pass@1 (step 0, every `eval.every` steps, the end) goes through the one evaluator,
 r1kit.rollout.evaluate, which `r1kit eval` also runs: a checkpoint evaluated there with the same
@@ -161,6 +162,8 @@ class Run:
     opt: object
     sched: object
     step: int = 0
+    lora: object | None = None
+    """With model.lora: the PeftModel around `model` (r1kit.models.lora); its base is the KL reference."""
 
 
 def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
@@ -175,6 +178,8 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
     from r1kit.rewards import check_rewards
 
     check_rewards(cfg.rewards, cfg.reward_options, preflight=True)  # names, options, the code sandbox
+    if cfg.model.lora and cfg.grpo.ref_reset_every:
+        raise R1kitError("grpo.ref_reset_every is not supported with model.lora yet (the reference is the base)")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -187,15 +192,23 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
     source = str(ckpt) if ckpt else cfg.model.name_or_path
     if not source:
         raise R1kitError("model.name_or_path is not set")
-    model = load_model(source, dtype=cfg.model.dtype, device=device)
+    lora = None
+    if cfg.model.lora:  # the base from name_or_path, the adapter from the checkpoint; only the adapter trains
+        from r1kit.models.lora import load_lora_policy
+
+        model, lora = load_lora_policy(cfg.model.name_or_path, cfg.model.lora, dtype=cfg.model.dtype, device=device,
+                                       adapter_dir=ckpt / "adapter" if ckpt else None)
+    else:
+        model = load_model(source, dtype=cfg.model.dtype, device=device)
     tokenizer = load_tokenizer(source)
     ref_model = None
-    if cfg.grpo.beta > 0:  # beta = 0 never loads or runs the reference model
+    if cfg.grpo.beta > 0 and lora is None:  # beta = 0 never loads or runs the reference model; LoRA: the base
         ref_model = load_model(cfg.model.name_or_path, dtype=cfg.model.dtype, device=device).eval().requires_grad_(False)
         if ckpt:
             load_ref_weights(ckpt, ref_model)
     opt, sched = optimizer_for(model, cfg.optim, cfg.steps)
-    run = Run(cfg, run_dir, device, model, tokenizer, ref_model, task, PromptStream(train, cfg.seed), test, opt, sched)
+    run = Run(cfg, run_dir, device, model, tokenizer, ref_model, task, PromptStream(train, cfg.seed), test, opt, sched,
+              lora=lora)
     if ckpt:
         run.step, run.train.position = restore_trainer_state(ckpt, opt, sched)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -208,7 +221,8 @@ def save(run: Run) -> Path:
     reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
     return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state,
                            ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints,
-                           template=run.cfg.data.template)  # the prompt it trained on, as its chat template
+                           template=run.cfg.data.template,  # the prompt it trained on, as its chat template
+                           lora=run.lora)  # LoRA: merged weights on top, the adapter in adapter/
 
 
 def grpo_step(run: Run, engine) -> dict[str, float]:
@@ -248,6 +262,11 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
                 batch.old_logp = forward_logp
         if run.ref_model is not None:
             batch.ref_logp = teacher_forced_logp(run.ref_model, batch, cfg)
+        elif run.lora is not None and cfg.grpo.beta > 0:  # LoRA: the reference is the base, adapters off
+            from r1kit.models.lora import adapters_disabled
+
+            with adapters_disabled(run.lora):
+                batch.ref_logp = teacher_forced_logp(run.model, batch, cfg)
         run.model.train()
         for _ in range(cfg.grpo.updates_per_batch):
             stats = {**stats, **policy_update(run.model, batch, cfg, run.opt)}

@@ -55,3 +55,5 @@ class OnPolicyRunConfig:
             raise R1kitError(f"onpolicy: optim.schedule must be constant, linear or cosine, got {self.optim.schedule!r}")
         if self.rollout.temperature <= 0:
             raise R1kitError("onpolicy: rollout.temperature must be > 0 (the student samples)")
+        if self.model.lora:
+            raise R1kitError("onpolicy: model.lora is not supported yet (train the student's full weights)")

@@ -12,7 +12,8 @@ inside the assistant turn, the loss on assistant tokens only (train/sft_data.py)
 Every micro-batch adds its summed NLL divided by the step's token count, so the accumulated gradient is
 exactly the full batch's whatever the micro-batch size. Checkpoints, resume, metrics.jsonl, TensorBoard
 and plot.png follow GRPO's conventions (train/checkpoint.py, train/metrics.py); the saved tokenizer keeps
-its own chat template (template "chat"), the form the model was trained in.
+its own chat template (template "chat"), the form the model was trained in. With model.lora only LoRA
+adapters train (r1kit.models.lora); checkpoints hold the merged weights plus adapter/, resume the base + adapter.
 """
 
 import math
@@ -46,6 +47,8 @@ class SFTRun:
     opt: object
     sched: object
     step: int = 0
+    lora: object | None = None
+    """With model.lora: the PeftModel around `model` (r1kit.models.lora); only its adapters train."""
 
 
 def tokenize_data(cfg: SFTRunConfig, tokenizer) -> tuple[list[ChatExample], int]:
@@ -98,7 +101,14 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     if cfg.epochs:  # the schedule and the loop both read cfg.steps; config.yaml records the result
         cfg.steps = max(1, math.ceil(cfg.epochs * len(examples) / cfg.data.batch_size))
     device = resolve_device(cfg.model.device)
-    model = load_model(source, dtype=cfg.model.dtype, device=device)
+    lora = None
+    if cfg.model.lora:  # the base from name_or_path, the adapter from the checkpoint; only the adapter trains
+        from r1kit.models.lora import load_lora_policy
+
+        model, lora = load_lora_policy(cfg.model.name_or_path, cfg.model.lora, dtype=cfg.model.dtype, device=device,
+                                       adapter_dir=ckpt / "adapter" if ckpt else None)
+    else:
+        model = load_model(source, dtype=cfg.model.dtype, device=device)
     if cfg.data.packing and not packing_is_exact(model, device, len(tokenizer)):
         raise R1kitError(f"sft: {cfg.model.name_or_path} does not keep packed examples apart "
                          f"(position ids restarting per example); set data.packing=false")
@@ -106,7 +116,7 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
         name = tokenizer.convert_ids_to_tokens(t)
         print(f"sft: assistant turns end with {name!r}: added to generation_config.eos_token_id")
     opt, sched = optimizer_for(model, cfg.optim, cfg.steps)
-    run = SFTRun(cfg, run_dir, device, model, tokenizer, PromptStream(examples, cfg.seed), opt, sched)
+    run = SFTRun(cfg, run_dir, device, model, tokenizer, PromptStream(examples, cfg.seed), opt, sched, lora=lora)
     if ckpt:
         run.step, run.stream.position = restore_trainer_state(ckpt, opt, sched)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +153,7 @@ def sft_step(run: SFTRun) -> dict[str, float]:
 def save_sft(run: SFTRun) -> Path:
     state = trainer_state(run.opt, run.sched, run.step, run.stream.position)
     return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state, keep=run.cfg.keep_checkpoints,
-                           template="chat")  # trained in its own chat template: keep it
+                           template="chat", lora=run.lora)  # its own chat template; LoRA: merged + adapter/
 
 
 def train_sft(cfg: SFTRunConfig, resume: bool = False, progress: bool = True, console=None) -> dict:
