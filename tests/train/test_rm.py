@@ -148,3 +148,11 @@ def test_cli_runs_the_tiny_recipe(tiny_model_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "held-out pairwise accuracy: 1.000" in out
     assert (tmp_path / "run/checkpoints/step-000012/config.json").is_file()
+
+
+def test_lora_is_refused_for_reward_models():
+    from r1kit.config import from_dict
+    from r1kit.train.rm_config import RMRunConfig
+
+    with pytest.raises(R1kitError, match="rm: model.lora is not supported"):
+        from_dict(RMRunConfig, {"model": {"name_or_path": "x", "lora": {"r": 4}}})

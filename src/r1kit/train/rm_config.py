@@ -52,6 +52,9 @@ class RMRunConfig:
     """torch CPU threads; 0 = torch's default."""
 
     def __post_init__(self) -> None:
+        if self.model.lora:
+            raise R1kitError("rm: model.lora is not supported for reward models yet (the scalar head trains with "
+                             "the whole model); remove model.lora")
         for name, value in (("steps", self.steps), ("rm.batch_size", self.rm.batch_size),
                             ("rm.eval_batch_size", self.rm.eval_batch_size), ("data.max_length", self.data.max_length)):
             if value < 1:
