@@ -5,7 +5,10 @@
 
 Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions (plain prompt: no chat
 template, no forced think block), GET /health (status and batcher stats), GET / (the chat page).
-With an api key, every /v1 route needs `Authorization: Bearer <key>` (401 otherwise); / and /health
+For RL rollouts, as SGLang: POST /update_weights_from_disk {"model_path": dir} swaps in a checkpoint's
+weights (Batcher.update_weights; answers once applied: {"success", "message", "num_paused_requests"},
+400 with success false for a bad path or other shapes) and GET /get_model_info gives {"model_path",
+"weight_version"}. With an api key, these and every /v1 route need `Authorization: Bearer <key>` (401 otherwise); / and /health
 stay open. Every error is OpenAI's error object. Bodies over 10 MiB get 413: a declared
 Content-Length is checked first, then the bytes actually read (a body without a length is counted
 as it streams in, never buffered past the limit). A body that is not UTF-8, or holds a string that
@@ -29,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from r1kit.errors import R1kitError
 from r1kit.serve.generate import Run, check_room, submit
 from r1kit.serve.logprobs import TokenTexts
 from r1kit.serve.prompt import encode_chat
@@ -143,6 +147,31 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse(APIError(500, f"internal error: {type(e).__name__}").body(), status_code=500)
 
 
+def _weight_routes(app: FastAPI, batcher, model_name: str, api_key: str | None, max_body_bytes: int) -> None:
+    """POST /update_weights_from_disk and GET /get_model_info (SGLang's names and bodies)."""
+    router = APIRouter(dependencies=[Depends(_auth(api_key))])
+
+    @router.post("/update_weights_from_disk")
+    async def update_weights_from_disk(request: Request):
+        body = await read_json(request, max_body_bytes)
+        path = body.get("model_path")
+        if not isinstance(path, str) or not path:
+            return JSONResponse({"success": False, "message": "model_path must be a non-empty string"}, 400)
+        try:
+            await run_in_threadpool(batcher.update_weights, path)
+        except R1kitError as e:
+            return JSONResponse({"success": False, "message": str(e).splitlines()[0]}, 400)
+        return {"success": True, "message": f"weights updated from {path} (version {batcher.weight_version})",
+                "num_paused_requests": 0}
+
+    @router.get("/get_model_info")
+    async def get_model_info():
+        return {"model_path": getattr(batcher, "model_path", None) or model_name,
+                "weight_version": getattr(batcher, "weight_version", 0)}
+
+    app.include_router(router)
+
+
 def create_app(batcher, tokenizer, *, model_name: str, api_key: str | None = None, context: int | None = None,
                max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The app serving `batcher` (a started r1kit.serve.batcher.Batcher, or anything with its API).
@@ -207,6 +236,7 @@ def create_app(batcher, tokenizer, *, model_name: str, api_key: str | None = Non
         return completion_response(run, model_name, prompt_tokens, results)
 
     app.include_router(v1)
+    _weight_routes(app, batcher, model_name, api_key, max_body_bytes)
 
     @app.get("/health")
     async def health():

@@ -19,6 +19,10 @@ streams it touched (a prefill: the arrivals; a decode step: the running batch) w
 "error"; the loop keeps serving. Not here: chunked prefill (a long prompt's prefill stalls the running
 rows for one forward), paged KV (a join copies the running cache), prefix sharing between requests,
 stop strings (the HTTP layer matches them and calls `Stream.cancel`). Imports torch only.
+
+`update_weights(path)` swaps in a checkpoint's weights between steps, never under a running row: while
+it is pending nothing is admitted (new requests queue), the running rows finish on the old weights,
+then the weights change and the queue starts on the new ones. The tokenizer is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
+from r1kit.errors import R1kitError
 from r1kit.rollout.batch import left_pad
 from r1kit.rollout.engine import DecodeState, RolloutEngine
 from r1kit.rollout.sampling import DRAWS, sample_tokens
@@ -177,15 +182,26 @@ class _Row:
         return self.budget - self.stream.completion_tokens
 
 
+@dataclass
+class _Update:
+    """A pending weight swap: the checked state_dict, set `done` once applied (or failed: `error`)."""
+
+    path: str
+    state_dict: dict
+    done: threading.Event
+    error: Exception | None = None
+
+
 class Batcher:
     """Continuous batching over one model; see the module docstring for the loop.
 
     max_batch: most rows decoded together. max_queue: most requests waiting to join (then QueueFull).
     context: most prompt + completion tokens per request (default: the model's max_position_embeddings,
-    else 2048).
+    else 2048). model_path: where the weights came from (reported by /get_model_info; update_weights sets it).
     """
 
-    def __init__(self, model, tokenizer, *, max_batch: int = 32, max_queue: int = 64, context: int | None = None):
+    def __init__(self, model, tokenizer, *, max_batch: int = 32, max_queue: int = 64, context: int | None = None,
+                 model_path: str | None = None):
         if max_batch < 1 or max_queue < 0:
             raise ValueError(f"need max_batch >= 1 and max_queue >= 0, got {max_batch}, {max_queue}")
         self.model, self.max_batch, self.max_queue = model, max_batch, max_queue
@@ -201,6 +217,9 @@ class Batcher:
         self._rows: list[_Row] = []  # the running batch, aligned with the rows of self._state
         self._state: DecodeState | None = None
         self._closing = False
+        self.model_path, self.weight_version = model_path, 0  # weight_version: +1 per applied update
+        self._update: _Update | None = None
+        self._update_lock = threading.Lock()  # one update at a time
         self._thread: threading.Thread | None = None
         self._counts = dict(steps=0, tokens=0, joins=0, leaves=0, prefills=0, errors=0)
 
@@ -223,8 +242,12 @@ class Batcher:
         with self._cond:
             rows, self._rows, self._state = self._rows + list(self._waiting), [], None
             self._waiting.clear()
+            update, self._update = self._update, None
         for row in rows:
             row.stream._finish("cancelled")
+        if update is not None:
+            update.error = RuntimeError("the batcher closed before the weight update was applied")
+            update.done.set()
 
     def submit(self, request: Request) -> Stream:
         """Queue `request`; it joins the running batch at the next step. Thread-safe."""
@@ -243,6 +266,70 @@ class Batcher:
             self._waiting.append(row)
             self._cond.notify_all()
         return row.stream
+
+    def update_weights(self, path) -> None:
+        """Serve the weights of the checkpoint folder `path` from now on; blocks until they are in.
+
+        Loaded and checked first (same model class, parameter names and shapes, else R1kitError and the
+        old weights keep serving), then applied by the loop between decode steps once no row is active:
+        model.load_state_dict(new, strict=True). weight_version += 1, model_path = path. Thread-safe.
+        """
+        state_dict = self._load_checked(str(path))
+        with self._update_lock:
+            update = _Update(str(path), state_dict, threading.Event())
+            with self._cond:
+                if self._closing:
+                    raise RuntimeError("the batcher is closed")
+                self._update = update
+                self._cond.notify_all()
+                started = self._thread is not None
+            if not started:  # no loop: nothing is decoding
+                self._apply_update(update)
+            update.done.wait()
+        if update.error is not None:
+            raise update.error
+
+    def _load_checked(self, path: str) -> dict:
+        """The state_dict of the checkpoint at `path` in the served dtype and device, checked against the model's."""
+        from r1kit.models import load_model
+
+        param = next(self.model.parameters())
+        try:
+            new = load_model(path, dtype=str(param.dtype).removeprefix("torch."), device=str(param.device))
+        except R1kitError:
+            raise
+        except Exception as e:  # a corrupt or partial checkpoint
+            raise R1kitError(f"could not load weights from {path!r}: {type(e).__name__}: {e}") from None
+        old_config, new_config = self.model.config, new.config
+        if type(new) is not type(self.model) or (getattr(new_config, "tie_word_embeddings", None)
+                                                 != getattr(old_config, "tie_word_embeddings", None)):
+            raise R1kitError(f"{path!r} holds a {type(new).__name__} (tied embeddings: "
+                             f"{getattr(new_config, 'tie_word_embeddings', None)}), the server a "
+                             f"{type(self.model).__name__} ({getattr(old_config, 'tie_word_embeddings', None)})")
+        state_dict, own = new.state_dict(), self.model.state_dict()
+        if state_dict.keys() != own.keys():
+            diff = sorted(state_dict.keys() ^ own.keys())
+            raise R1kitError(f"{path!r}: parameter names differ from the served model's ({len(diff)}, e.g. {diff[0]})")
+        for name, tensor in state_dict.items():
+            if tensor.shape != own[name].shape:
+                raise R1kitError(f"{path!r}: {name} has shape {tuple(tensor.shape)}, the served model "
+                                 f"{tuple(own[name].shape)}")
+        return state_dict
+
+    def _apply_update(self, update: _Update) -> None:
+        """Copy the new weights in (the loop calls this with no row active); then wake the caller."""
+        try:
+            with torch.no_grad():
+                self.model.load_state_dict(update.state_dict, strict=True)
+        except Exception as e:  # checked before, so unexpected: the caller gets it
+            log.exception("batcher: weight update")
+            update.error = e
+        with self._cond:
+            if update.error is None:
+                self.model_path, self.weight_version = update.path, self.weight_version + 1
+            self._update = None
+            self._cond.notify_all()
+        update.done.set()
 
     @property
     def stats(self) -> dict:
@@ -286,18 +373,25 @@ class Batcher:
                         self._rows, self._state = [], None
 
     def _wait_for_work(self) -> list[_Row] | None:
-        """Sleep until there is a request or an active row; pop the arrivals that fit. None: closing."""
+        """Sleep until there is a request, an active row or an update; pop the arrivals that fit. None:
+        closing. A pending update admits nobody; once no row is active it is applied here."""
         with self._cond:
-            while not (self._closing or self._waiting or self._rows):
+            while not (self._closing or self._waiting or self._rows or self._update):
                 self._cond.wait()
             if self._closing:
                 return None
-            arrivals = []
-            while self._waiting and len(self._rows) + len(arrivals) < self.max_batch:
-                row = self._waiting.popleft()
-                if not row.stream.finished:
-                    arrivals.append(row)
-            return arrivals
+            update = self._update
+            if update is None:
+                arrivals = []
+                while self._waiting and len(self._rows) + len(arrivals) < self.max_batch:
+                    row = self._waiting.popleft()
+                    if not row.stream.finished:
+                        arrivals.append(row)
+                return arrivals
+            if self._rows:  # the running rows finish on the old weights first
+                return []
+        self._apply_update(update)
+        return []
 
     def _step(self, arrivals: list[_Row]) -> None:
         if arrivals:
