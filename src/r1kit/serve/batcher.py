@@ -35,12 +35,12 @@ from dataclasses import dataclass
 
 import torch
 
-from r1kit.errors import R1kitError
 from r1kit.rollout.batch import left_pad
 from r1kit.rollout.engine import DecodeState, RolloutEngine
 from r1kit.rollout.sampling import DRAWS, sample_tokens
 from r1kit.serve.kv_merge import merge_states, trim_padding
 from r1kit.serve.logprobs import TokenLogprobs, row_logprobs
+from r1kit.serve.weights import load_checked
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ class Batcher:
         old weights keep serving), then applied by the loop between decode steps once no row is active:
         model.load_state_dict(new, strict=True). weight_version += 1, model_path = path. Thread-safe.
         """
-        state_dict = self._load_checked(str(path))
+        state_dict = load_checked(self.model, str(path))
         with self._update_lock:
             update = _Update(str(path), state_dict, threading.Event())
             with self._cond:
@@ -288,33 +288,6 @@ class Batcher:
             update.done.wait()
         if update.error is not None:
             raise update.error
-
-    def _load_checked(self, path: str) -> dict:
-        """The state_dict of the checkpoint at `path` in the served dtype and device, checked against the model's."""
-        from r1kit.models import load_model
-
-        param = next(self.model.parameters())
-        try:
-            new = load_model(path, dtype=str(param.dtype).removeprefix("torch."), device=str(param.device))
-        except R1kitError:
-            raise
-        except Exception as e:  # a corrupt or partial checkpoint
-            raise R1kitError(f"could not load weights from {path!r}: {type(e).__name__}: {e}") from None
-        old_config, new_config = self.model.config, new.config
-        if type(new) is not type(self.model) or (getattr(new_config, "tie_word_embeddings", None)
-                                                 != getattr(old_config, "tie_word_embeddings", None)):
-            raise R1kitError(f"{path!r} holds a {type(new).__name__} (tied embeddings: "
-                             f"{getattr(new_config, 'tie_word_embeddings', None)}), the server a "
-                             f"{type(self.model).__name__} ({getattr(old_config, 'tie_word_embeddings', None)})")
-        state_dict, own = new.state_dict(), self.model.state_dict()
-        if state_dict.keys() != own.keys():
-            diff = sorted(state_dict.keys() ^ own.keys())
-            raise R1kitError(f"{path!r}: parameter names differ from the served model's ({len(diff)}, e.g. {diff[0]})")
-        for name, tensor in state_dict.items():
-            if tensor.shape != own[name].shape:
-                raise R1kitError(f"{path!r}: {name} has shape {tuple(tensor.shape)}, the served model "
-                                 f"{tuple(own[name].shape)}")
-        return state_dict
 
     def _apply_update(self, update: _Update) -> None:
         """Copy the new weights in (the loop calls this with no row active); then wake the caller."""

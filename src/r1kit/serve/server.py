@@ -70,7 +70,7 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | 
         tokenizer = load_tokenizer(model)
         try:
             batcher = Batcher(load_model(model, dtype=dtype, device=device), tokenizer,
-                              max_batch=max_batch, max_queue=max_queue, context=context)
+                              max_batch=max_batch, max_queue=max_queue, context=context, model_path=str(model))
         except ValueError as e:  # e.g. context beyond the model's positions
             raise R1kitError(str(e)) from None
         batcher.start()
