@@ -77,6 +77,16 @@ def aggregate(loss: Tensor, mask: Tensor, mode: str, max_len: int | None = None)
     return AGGREGATIONS[mode](loss, mask.to(loss.dtype), max_len)
 
 
+def kl_term(logp: Tensor, ref_logp: Tensor | None, beta: float) -> Tensor | None:
+    """The k3 KL to the reference per token (B, T) when beta > 0, else None; ValueError when beta > 0 and
+    ref_logp is None. Every policy loss adds beta * this to its per-token (or per-sequence) loss."""
+    if beta <= 0.0:
+        return None
+    if ref_logp is None:
+        raise ValueError("beta > 0 needs ref_logp")
+    return k3_kl(logp, ref_logp)
+
+
 def grpo_loss(
     logp: Tensor,
     old_logp: Tensor,
@@ -102,11 +112,8 @@ def grpo_loss(
     """
     mask = completion_mask.to(logp.dtype)                               # (B, T)
     per_token, ratio = clipped_surrogate(logp, old_logp, advantages, clip_low, clip_high)
-    kl = None
-    if beta > 0.0:
-        if ref_logp is None:
-            raise ValueError("beta > 0 needs ref_logp")
-        kl = k3_kl(logp, ref_logp)                                      # (B, T)
+    kl = kl_term(logp, ref_logp, beta)                                  # (B, T) or None
+    if kl is not None:
         per_token = per_token + beta * kl
     loss = aggregate(per_token, mask, aggregation, max_len)
     return loss, _diagnostics(ratio, advantages, kl, mask, clip_low, clip_high)

@@ -14,17 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from r1kit.algo.kl import k3_kl
-from r1kit.algo.losses import aggregate, grpo_loss
-
-
-def _kl(logp: Tensor, ref_logp: Tensor | None, beta: float) -> Tensor | None:
-    """k3 KL per token (B, T) when beta > 0, else None (as grpo_loss)."""
-    if beta <= 0.0:
-        return None
-    if ref_logp is None:
-        raise ValueError("beta > 0 needs ref_logp")
-    return k3_kl(logp, ref_logp)                                        # (B, T)
+from r1kit.algo.losses import aggregate, grpo_loss, kl_term
 
 
 def gspo_loss(
@@ -61,7 +51,7 @@ def gspo_loss(
     log_s = ((logp - old_logp) * mask).sum(1) / lengths                 # (B,)
     s = torch.exp(log_s.clamp(-20.0, 20.0))                             # (B,)
     per_seq = -torch.minimum(s * advantages, s.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages)
-    kl = _kl(logp, ref_logp, beta)
+    kl = kl_term(logp, ref_logp, beta)
     if kl is not None:
         per_seq = per_seq + beta * (kl * mask).sum(1) / lengths
     with torch.no_grad():
@@ -105,7 +95,7 @@ def cispo_loss(
     ratio = torch.exp((logp - old_logp).clamp(-20.0, 20.0))             # (B, T)
     weight = ratio.clamp(1.0 - clip_low, 1.0 + clip_high).detach()      # (B, T) no gradient
     per_token = -weight * adv * logp                                    # (B, T)
-    kl = _kl(logp, ref_logp, beta)
+    kl = kl_term(logp, ref_logp, beta)
     if kl is not None:
         per_token = per_token + beta * kl
     loss = aggregate(per_token, mask, aggregation, max_len)
