@@ -66,26 +66,25 @@ class PromptStream:
         return out
 
 
-def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt) -> dict[str, float]:
-    """One optimizer step on `batch`, accumulating gradients over micro-batches.
+def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool) -> dict[str, float]:
+    """One optimizer step on `batch`, accumulating gradients over micro-batches of optim.micro_batch_size rows.
 
-    Each micro-batch's loss is weighted by its share of the batch's normaliser (tokens for token_mean
-    with a token-level loss, sequences otherwise, GSPO always), so accumulation gives exactly the
-    full-batch loss. The loss is algo.LOSSES[grpo.loss]: grpo, gspo or cispo.
+    loss_of(mb, idx, logp) -> (loss, diag) is the micro-batch's loss (idx: its rows in `batch`; logp: (b, Lc)
+    with grad at rollout.temperature). Each micro-batch's loss is weighted by its share of the batch's
+    normaliser, completion tokens when `by_tokens`, else sequences, so accumulation gives exactly the
+    full-batch loss. Returns the share-weighted diagnostics plus entropy, loss and grad_norm.
     """
-    g, B = cfg.grpo, batch.completion_ids.shape[0]
+    B = batch.completion_ids.shape[0]
     micro = cfg.optim.micro_batch_size or B
     total_tokens = batch.completion_mask.sum().clamp(min=1)
     stats: dict[str, float] = {}
     opt.zero_grad(set_to_none=True)
     for start in range(0, B, micro):
-        mb = batch.rows(torch.arange(start, min(start + micro, B)))
+        idx = torch.arange(start, min(start + micro, B))
+        mb = batch.rows(idx)
         logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
                                             mb.completion_mask, cfg.rollout.temperature, with_entropy=True)
-        loss, diag = algo.LOSSES[g.loss](logp, mb.old_logp, mb.ref_logp, mb.advantages, mb.completion_mask,
-                                          clip_low=g.clip_low, clip_high=g.clip_high, beta=g.beta,
-                                          aggregation=g.aggregation, max_len=cfg.rollout.max_new_tokens)
-        by_tokens = g.aggregation == "token_mean" and g.loss != "gspo"  # gspo: always a mean over sequences
+        loss, diag = loss_of(mb, idx, logp)
         share = (mb.completion_mask.sum() / total_tokens) if by_tokens else mb.completion_mask.shape[0] / B
         (loss * share).backward()
         m = mb.completion_mask.float()
@@ -96,6 +95,19 @@ def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt) -> dict[str, flo
     stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip))
     opt.step()
     return stats
+
+
+def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt) -> dict[str, float]:
+    """One optimizer step of algo.LOSSES[grpo.loss] (grpo, gspo or cispo) on `batch` (accumulate_update),
+    micro-batches weighted by tokens for token_mean with a token-level loss, by sequences otherwise (GSPO
+    always), so accumulation gives exactly the full-batch loss."""
+    g = cfg.grpo
+    loss_fn = algo.LOSSES[g.loss]
+
+    def loss_of(mb: Batch, idx, logp):
+        return loss_fn(logp, mb.old_logp, mb.ref_logp, mb.advantages, mb.completion_mask, clip_low=g.clip_low,
+                       clip_high=g.clip_high, beta=g.beta, aggregation=g.aggregation, max_len=cfg.rollout.max_new_tokens)
+    return accumulate_update(model, batch, cfg, opt, loss_of, by_tokens=g.aggregation == "token_mean" and g.loss != "gspo")
 
 
 def make_batch(rollout, rewards: torch.Tensor, cfg: GRPORunConfig, device: str) -> tuple[Batch | None, torch.Tensor]:
@@ -225,21 +237,30 @@ def save(run: Run) -> Path:
                            lora=run.lora)  # LoRA: merged weights on top, the adapter in adapter/
 
 
+def sample_rollout(run, engine) -> tuple[list, list[str], object]:
+    """The next rollout.prompts_per_step problems of the run's stream in data.template, G = rollout.group_size
+    samples each from `engine`, seeded seed * 1000003 + step: (examples, prompts, rollout)."""
+    from r1kit.data.templates import render_prompt
+    from r1kit.rollout import SamplingParams
+
+    cfg = run.cfg
+    examples = run.train.take(cfg.rollout.prompts_per_step)
+    prompts = [render_prompt(ex.problem, cfg.data.template, run.tokenizer) for ex in examples]
+    params = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
+                            top_p=cfg.rollout.top_p, n=cfg.rollout.group_size, stop=tuple(cfg.rollout.stop),
+                            seed=cfg.seed * 1_000_003 + run.step)
+    return examples, prompts, engine.generate(prompts, params)
+
+
 def grpo_step(run: Run, engine) -> dict[str, float]:
     """One GRPO step. Returns the step's metrics."""
-    from r1kit.data.templates import opens_think, render_prompt
+    from r1kit.data.templates import opens_think
     from r1kit.rewards import RewardContext, compute_rewards
-    from r1kit.rollout import SamplingParams
 
     cfg, G = run.cfg, run.cfg.rollout.group_size
     t0 = time.perf_counter()
     # ---- rollout: P prompts x G samples from the current policy ----
-    examples = run.train.take(cfg.rollout.prompts_per_step)
-    prompts = [render_prompt(ex.problem, cfg.data.template, run.tokenizer) for ex in examples]
-    params = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
-                            top_p=cfg.rollout.top_p, n=G, stop=tuple(cfg.rollout.stop),
-                            seed=cfg.seed * 1_000_003 + run.step)
-    rollout = engine.generate(prompts, params)
+    examples, prompts, rollout = sample_rollout(run, engine)
     t_rollout = time.perf_counter() - t0
     # ---- rewards: rule-based, per component, weighted ----
     group_examples = [ex for ex in examples for _ in range(G)]

@@ -25,8 +25,9 @@ from r1kit import algo
 from r1kit.config import save_config
 from r1kit.errors import R1kitError
 from r1kit.train.checkpoint import latest_checkpoint, restore_trainer_state, run_start, save_checkpoint, trainer_state
-from r1kit.train.forward import completion_logprobs, logp_agreement
-from r1kit.train.grpo import Batch, PromptStream, eval_metrics, evaluate_policy, teacher_forced_logp
+from r1kit.train.forward import logp_agreement
+from r1kit.train.grpo import (Batch, PromptStream, accumulate_update, eval_metrics, evaluate_policy, sample_rollout,
+                              teacher_forced_logp)
 from r1kit.train.metrics import MetricsLogger, plot_run
 from r1kit.train.onpolicy_config import OnPolicyRunConfig
 from r1kit.train.optim import optimizer_for
@@ -120,48 +121,19 @@ def teacher_logp_of(run: OnPolicyRun, batch: Batch) -> torch.Tensor:
 
 
 def distill_update(model, batch: Batch, teacher_logp: torch.Tensor, cfg: OnPolicyRunConfig, opt) -> dict[str, float]:
-    """One optimizer step on `batch`, accumulating gradients over micro-batches.
-
-    The loss is a token mean, so each micro-batch's loss is weighted by its share of the batch's
-    completion tokens: the accumulated gradient is exactly the full batch's.
-    """
-    B = batch.completion_ids.shape[0]
-    micro = cfg.optim.micro_batch_size or B
-    total_tokens = batch.completion_mask.sum().clamp(min=1)
-    stats: dict[str, float] = {}
-    opt.zero_grad(set_to_none=True)
-    for start in range(0, B, micro):
-        idx = torch.arange(start, min(start + micro, B))
-        mb = batch.rows(idx)
-        logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
-                                            mb.completion_mask, cfg.rollout.temperature, with_entropy=True)
-        loss, diag = algo.onpolicy_distill_loss(logp, mb.old_logp, teacher_logp[idx], mb.completion_mask)
-        share = mb.completion_mask.sum() / total_tokens
-        (loss * share).backward()
-        m = mb.completion_mask.float()
-        diag["entropy"] = float((entropy * m).sum() / m.sum().clamp(min=1))
-        diag["loss"] = loss.item()
-        for k, v in diag.items():
-            stats[k] = stats.get(k, 0.0) + float(v) * float(share)
-    stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip))
-    opt.step()
-    return stats
+    """One optimizer step of algo.onpolicy_distill_loss on `batch` (grpo.accumulate_update); the loss is a
+    token mean, so micro-batches are weighted by their share of the batch's completion tokens."""
+    def loss_of(mb: Batch, idx, logp):
+        return algo.onpolicy_distill_loss(logp, mb.old_logp, teacher_logp[idx], mb.completion_mask)
+    return accumulate_update(model, batch, cfg, opt, loss_of, by_tokens=True)
 
 
 def onpolicy_step(run: OnPolicyRun, engine) -> dict[str, float]:
     """One on-policy distillation step. Returns the step's metrics."""
-    from r1kit.data.templates import render_prompt
-    from r1kit.rollout import SamplingParams
-
-    cfg, G = run.cfg, run.cfg.rollout.group_size
+    cfg = run.cfg
     t0 = time.perf_counter()
     # ---- rollout: P prompts x G samples from the student ----
-    examples = run.train.take(cfg.rollout.prompts_per_step)
-    prompts = [render_prompt(ex.problem, cfg.data.template, run.tokenizer) for ex in examples]
-    params = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
-                            top_p=cfg.rollout.top_p, n=G, stop=tuple(cfg.rollout.stop),
-                            seed=cfg.seed * 1_000_003 + run.step)
-    rollout = engine.generate(prompts, params)
+    _, _, rollout = sample_rollout(run, engine)
     t_rollout = time.perf_counter() - t0
     d = run.device
     batch = Batch(rollout.prompt_ids.to(d), rollout.prompt_mask.to(d), rollout.completion_ids.to(d),
