@@ -125,6 +125,20 @@ def run_start(run_dir: Path, resume: bool, stage: str = "") -> Path | None:
     return ckpt
 
 
+def load_policy(model_cfg, ckpt: Path | None, device: str):
+    """(the policy to train, its PeftModel or None) for a run starting fresh (ckpt None) or resuming from
+    `ckpt`. Without model.lora: the checkpoint's weights, else model.name_or_path. With model.lora: the base
+    from model.name_or_path and the adapter from ckpt/adapter; only the adapter trains (r1kit.models.lora)."""
+    if model_cfg.lora:
+        from r1kit.models.lora import load_lora_policy
+
+        return load_lora_policy(model_cfg.name_or_path, model_cfg.lora, dtype=model_cfg.dtype, device=device,
+                                adapter_dir=ckpt / "adapter" if ckpt else None)
+    from r1kit.models import load_model
+
+    return load_model(str(ckpt) if ckpt else model_cfg.name_or_path, dtype=model_cfg.dtype, device=device), None
+
+
 def load_trainer_state(ckpt: Path) -> dict[str, Any]:
     try:
         return torch.load(_trainer_file(ckpt, "trainer_state.pt"), weights_only=False)

@@ -23,7 +23,7 @@ import torch
 
 from r1kit import algo
 from r1kit.config import save_config
-from r1kit.train.checkpoint import (latest_checkpoint, load_ref_weights, restore_trainer_state, run_start,
+from r1kit.train.checkpoint import (latest_checkpoint, load_policy, load_ref_weights, restore_trainer_state, run_start,
                                    save_checkpoint, trainer_state)
 from r1kit.train.config import GRPORunConfig
 from r1kit.train.forward import completion_logprobs, logp_agreement
@@ -204,14 +204,7 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
     source = str(ckpt) if ckpt else cfg.model.name_or_path
     if not source:
         raise R1kitError("model.name_or_path is not set")
-    lora = None
-    if cfg.model.lora:  # the base from name_or_path, the adapter from the checkpoint; only the adapter trains
-        from r1kit.models.lora import load_lora_policy
-
-        model, lora = load_lora_policy(cfg.model.name_or_path, cfg.model.lora, dtype=cfg.model.dtype, device=device,
-                                       adapter_dir=ckpt / "adapter" if ckpt else None)
-    else:
-        model = load_model(source, dtype=cfg.model.dtype, device=device)
+    model, lora = load_policy(cfg.model, ckpt, device)  # with model.lora: base + adapter, the adapter trains
     tokenizer = load_tokenizer(source)
     ref_model = None
     if cfg.grpo.beta > 0 and lora is None:  # beta = 0 never loads or runs the reference model; LoRA: the base

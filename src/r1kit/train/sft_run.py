@@ -26,7 +26,8 @@ import torch
 
 from r1kit.config import save_config
 from r1kit.errors import R1kitError
-from r1kit.train.checkpoint import latest_checkpoint, restore_trainer_state, run_start, save_checkpoint, trainer_state
+from r1kit.train.checkpoint import (latest_checkpoint, load_policy, restore_trainer_state, run_start, save_checkpoint,
+                                   trainer_state)
 from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
 from r1kit.train.optim import optimizer_for
@@ -84,7 +85,7 @@ def stop_at_turn_end(model, tokenizer, examples: list[ChatExample]) -> list[int]
 
 def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     """Load and validate everything *before* writing to the run directory. Returns (run, dropped examples)."""
-    from r1kit.models import load_model, load_tokenizer
+    from r1kit.models import load_tokenizer
     from r1kit.models.device import resolve_device
 
     run_dir = Path(cfg.out_dir)
@@ -101,14 +102,7 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     if cfg.epochs:  # the schedule and the loop both read cfg.steps; config.yaml records the result
         cfg.steps = max(1, math.ceil(cfg.epochs * len(examples) / cfg.data.batch_size))
     device = resolve_device(cfg.model.device)
-    lora = None
-    if cfg.model.lora:  # the base from name_or_path, the adapter from the checkpoint; only the adapter trains
-        from r1kit.models.lora import load_lora_policy
-
-        model, lora = load_lora_policy(cfg.model.name_or_path, cfg.model.lora, dtype=cfg.model.dtype, device=device,
-                                       adapter_dir=ckpt / "adapter" if ckpt else None)
-    else:
-        model = load_model(source, dtype=cfg.model.dtype, device=device)
+    model, lora = load_policy(cfg.model, ckpt, device)  # with model.lora: base + adapter, the adapter trains
     if cfg.data.packing and not packing_is_exact(model, device, len(tokenizer)):
         raise R1kitError(f"sft: {cfg.model.name_or_path} does not keep packed examples apart "
                          f"(position ids restarting per example); set data.packing=false")
