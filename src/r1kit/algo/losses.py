@@ -99,19 +99,24 @@ def grpo_loss(
     beta: float = 0.0,
     aggregation: str = "token_mean",
     max_len: int | None = None,
+    is_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """The GRPO loss for one (micro-)batch (DeepSeek-R1 eq. 1-2 as a loss to minimise).
 
-        l_t = -min(ratio_t A, clip(ratio_t, 1-clip_low, 1+clip_high) A) + beta * KL_k3(t)
+        l_t = -w_t * min(ratio_t A, clip(ratio_t, 1-clip_low, 1+clip_high) A) + beta * KL_k3(t)
         L   = aggregate(l, completion_mask, aggregation)
 
     logp: (B, T) with grad; old_logp: (B, T) from the rollout policy; ref_logp: (B, T) or None
-    (required when beta > 0); advantages: (B,); completion_mask: (B, T) 1 on generated tokens.
+    (required when beta > 0); advantages: (B,); completion_mask: (B, T) 1 on generated tokens;
+    is_weights: (B, T) importance weights w_t = pi_old / pi_sampler, e.g. truncated (offpolicy.py), used
+    as constants (detached); None = 1. They scale the policy-gradient term only, never the KL term.
     Returns the scalar loss and diagnostics over masked tokens: clip_frac_low (ratio clipped
     below, A < 0), clip_frac_high (clipped above, A > 0), kl (mean k3), ratio_mean.
     """
     mask = completion_mask.to(logp.dtype)                               # (B, T)
     per_token, ratio = clipped_surrogate(logp, old_logp, advantages, clip_low, clip_high)
+    if is_weights is not None:
+        per_token = per_token * is_weights.detach()                     # (B, T) TIS
     kl = kl_term(logp, ref_logp, beta)                                  # (B, T) or None
     if kl is not None:
         per_token = per_token + beta * kl

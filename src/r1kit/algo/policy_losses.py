@@ -2,7 +2,10 @@
 importance weight), registered by name in `LOSSES` with grpo_loss's signature and (loss, diag) return.
 
     LOSSES[name](logp, old_logp, ref_logp, advantages, completion_mask, clip_low=, clip_high=, beta=,
-                 aggregation=, max_len=) -> (scalar loss, diagnostics)
+                 aggregation=, max_len=, is_weights=None) -> (scalar loss, diagnostics)
+
+is_weights (B, T), detached, None = 1: off-policy importance weights (offpolicy.py) on the policy-gradient
+term only, never on the KL term; per token for GRPO and CISPO, per sequence (the row's masked mean) for GSPO.
 
 At ratio 1 (logp == old_logp, i.e. mu = 1) the gradients relate exactly:
     CISPO == GRPO under the same aggregation (both -A * grad logp per token);
@@ -29,6 +32,7 @@ def gspo_loss(
     beta: float = 0.0,
     aggregation: str = "token_mean",
     max_len: int | None = None,
+    is_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """GSPO: one importance ratio per sequence, clipped per sequence (arXiv 2507.18071).
 
@@ -36,6 +40,10 @@ def gspo_loss(
         l_i   = -min(s_i A_i, clip(s_i, 1 - clip_low, 1 + clip_high) A_i) + beta * 1/|o_i| sum_t KL_k3(i,t)
         L     = 1/B sum_i l_i
 
+    is_weights (B, T): the sequence's importance weight is the masked mean of its token weights,
+        w_i = 1/|o_i| sum_t w_{i,t},   l_i = -w_i min(...) + beta KL_i
+    -- with sequence-level TIS (offpolicy.importance_weights level="sequence") every token of a row holds
+    the same weight, so w_i is exactly that sequence weight; token-level weights are averaged.
     The paper clips far tighter than token-level PPO (3e-4 low, 4e-4 high): s_i is a length-normalised
     ratio and sits close to 1. The loss is always a mean over sequences: `aggregation` and `max_len`
     are ignored (a trainer splitting micro-batches must weigh them by sequences).
@@ -51,6 +59,8 @@ def gspo_loss(
     log_s = ((logp - old_logp) * mask).sum(1) / lengths                 # (B,)
     s = torch.exp(log_s.clamp(-20.0, 20.0))                             # (B,)
     per_seq = -torch.minimum(s * advantages, s.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages)
+    if is_weights is not None:
+        per_seq = per_seq * (is_weights.detach() * mask).sum(1) / lengths   # (B,) w_i, masked mean
     kl = kl_term(logp, ref_logp, beta)
     if kl is not None:
         per_seq = per_seq + beta * (kl * mask).sum(1) / lengths
@@ -77,16 +87,18 @@ def cispo_loss(
     beta: float = 0.0,
     aggregation: str = "token_mean",
     max_len: int | None = None,
+    is_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """CISPO: clip the importance weight, not the update (MiniMax-M1, arXiv 2506.13585).
 
         ratio_t = exp(logp_t - old_logp_t)
-        l_t     = -sg(clip(ratio_t, 1 - clip_low, 1 + clip_high)) * A * logp_t + beta * KL_k3(t)
+        l_t     = -w_t * sg(clip(ratio_t, 1 - clip_low, 1 + clip_high)) * A * logp_t + beta * KL_k3(t)
         L       = aggregate(l, completion_mask, aggregation)               token_mean in the paper
 
     sg = stop-gradient: the gradient flows through logp only, d l_t / d logp_t = -clip(ratio_t) * A,
     so every token keeps a gradient, including those PPO's clip would zero (ratio past the clip on
-    the side A pushes it). logp, old_logp, ref_logp, completion_mask: (B, T); advantages: (B,) or (B, T).
+    the side A pushes it). logp, old_logp, ref_logp, completion_mask: (B, T); advantages: (B,) or (B, T);
+    is_weights: (B, T) detached importance weights w_t (None = 1).
     diag: clip_frac_low / clip_frac_high are token fractions whose *weight* was truncated
     (ratio < 1-clip_low; ratio > 1+clip_high), whatever the sign of A; kl; ratio_mean (unclipped).
     """
@@ -95,6 +107,8 @@ def cispo_loss(
     ratio = torch.exp((logp - old_logp).clamp(-20.0, 20.0))             # (B, T)
     weight = ratio.clamp(1.0 - clip_low, 1.0 + clip_high).detach()      # (B, T) no gradient
     per_token = -weight * adv * logp                                    # (B, T)
+    if is_weights is not None:
+        per_token = per_token * is_weights.detach()                     # (B, T) TIS
     kl = kl_term(logp, ref_logp, beta)
     if kl is not None:
         per_token = per_token + beta * kl

@@ -17,6 +17,12 @@ reasoning tokens are included: `logprobs.content` covers the whole generation, t
 (OpenAI-compatible reasoning servers differ here; this is the choice a trainer needs). Streamed chunks
 carry the logprobs of the tokens generated since the previous chunk; concatenated they equal the
 non-streamed list.
+
+Token names: by default a token is named by its text. With `return_tokens_as_token_ids: true` (vLLM's
+field) every token -- sampled and alternatives, in `tokens`, `top_logprobs` and chat's `token` -- is named
+"token_id:<id>" instead (vLLM's format), so a trainer reads the exact ids back even where a byte-level
+token's text is not a whole character. The request's k then travels as `AsTokenIds(k)`, an int that
+marks its rows (through the batcher's Request.logprobs into each TokenLogprobs.as_ids).
 """
 
 from __future__ import annotations
@@ -27,11 +33,19 @@ MAX_TOP_LOGPROBS = 20  # chat's top_logprobs, as OpenAI
 MAX_COMPLETION_LOGPROBS = 5  # /v1/completions' logprobs, as OpenAI
 
 
+class AsTokenIds(int):
+    """k alternatives (an int, as Request.logprobs), for a request that names tokens "token_id:<id>"."""
+
+    def __repr__(self) -> str:
+        return f"AsTokenIds({int(self)})"
+
+
 class TokenLogprobs(NamedTuple):
     """One generated token's logprobs, as the batcher hands them to a stream."""
 
     logprob: float  # the sampled token's
     top: tuple[tuple[int, float], ...]  # the k most likely (token id, logprob), descending
+    as_ids: bool = False  # name the tokens "token_id:<id>" (return_tokens_as_token_ids)
 
 
 class Token(NamedTuple):
@@ -62,7 +76,8 @@ def row_logprobs(logits, temperature: float, logp, ks: list[int | None]) -> list
         top_lp, top_ids = values.tolist(), ids.tolist()
     sampled = logp[rows].tolist()
     for n, j in enumerate(ask):
-        out[j] = TokenLogprobs(sampled[n], tuple(zip(top_ids[n][: ks[j]], top_lp[n][: ks[j]])))
+        out[j] = TokenLogprobs(sampled[n], tuple(zip(top_ids[n][: ks[j]], top_lp[n][: ks[j]])),
+                               isinstance(ks[j], AsTokenIds))
     return out
 
 
@@ -101,17 +116,23 @@ class TokenTexts:
         return hit
 
 
-def _chat_entry(texts: TokenTexts, token_id: int, logprob: float) -> dict:
+def token_name(texts: TokenTexts, token_id: int, as_ids: bool) -> str:
+    """A token as the response names it: its text, or "token_id:<id>" (vLLM's return_tokens_as_token_ids)."""
+    return f"token_id:{token_id}" if as_ids else texts(token_id)[0]
+
+
+def _chat_entry(texts: TokenTexts, token_id: int, logprob: float, as_ids: bool = False) -> dict:
     text, raw = texts(token_id)
-    return {"token": text, "logprob": logprob, "bytes": raw}
+    return {"token": f"token_id:{token_id}" if as_ids else text, "logprob": logprob, "bytes": raw}
 
 
 def chat_logprobs(texts: TokenTexts, tokens: list[Token]) -> dict:
     """OpenAI chat's `logprobs` object: {"content": [{token, logprob, bytes, top_logprobs}, ...]}."""
     content = []
     for t in tokens:
-        entry = _chat_entry(texts, t.id, t.logprobs.logprob)
-        entry["top_logprobs"] = [_chat_entry(texts, i, lp) for i, lp in t.logprobs.top]
+        as_ids = t.logprobs.as_ids
+        entry = _chat_entry(texts, t.id, t.logprobs.logprob, as_ids)
+        entry["top_logprobs"] = [_chat_entry(texts, i, lp, as_ids) for i, lp in t.logprobs.top]
         content.append(entry)
     return {"content": content, "refusal": None}
 
@@ -119,14 +140,15 @@ def chat_logprobs(texts: TokenTexts, tokens: list[Token]) -> dict:
 def completion_logprobs(texts: TokenTexts, tokens: list[Token]) -> dict:
     """OpenAI completions' `logprobs` object. top_logprobs[i] maps token text -> logprob for the k most
     likely tokens plus the sampled one (so up to k + 1 entries, as OpenAI); two ids with the same text
-    keep the higher logprob. text_offset[i]: where token i's text starts in the choice's text."""
+    keep the higher logprob. text_offset[i]: where token i's text starts in the choice's text. Tokens
+    asked for as ids (AsTokenIds) are named "token_id:<id>" in `tokens` and as `top_logprobs` keys."""
     strings, tops = [], []
     for t in tokens:
         top: dict[str, float] = {}
         for i, lp in t.logprobs.top:
-            top.setdefault(texts(i)[0], lp)
-        top.setdefault(texts(t.id)[0], t.logprobs.logprob)
-        strings.append(texts(t.id)[0])
+            top.setdefault(token_name(texts, i, t.logprobs.as_ids), lp)
+        top.setdefault(token_name(texts, t.id, t.logprobs.as_ids), t.logprobs.logprob)
+        strings.append(token_name(texts, t.id, t.logprobs.as_ids))
         tops.append(top)
     return {"tokens": strings, "token_logprobs": [t.logprobs.logprob for t in tokens], "top_logprobs": tops,
             "text_offset": [t.offset for t in tokens]}

@@ -14,7 +14,8 @@ Choices made here (documented in the serve docs):
 - `thinking: {"type": "disabled"}` (DeepSeek) or `chat_template_kwargs: {"enable_thinking": false}`
   (vLLM/Qwen) switches thinking off. `echo` is refused (not produced); other unknown fields are ignored.
 - logprobs: chat takes `logprobs: true` and `top_logprobs` 0..20 (only with logprobs true), completions
-  `logprobs` 0..5 (the number of alternatives); what they hold: serve/logprobs.py.
+  `logprobs` 0..5 (the number of alternatives); what they hold: serve/logprobs.py. Either endpoint takes
+  vLLM's `return_tokens_as_token_ids: true`: the logprobs name tokens "token_id:<id>" (k as AsTokenIds).
 - Every string of the body must be Unicode text: a lone surrogate ("\\ud800" in JSON) anywhere is a 400.
 """
 
@@ -24,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from r1kit.serve.logprobs import MAX_COMPLETION_LOGPROBS, MAX_TOP_LOGPROBS
+from r1kit.serve.logprobs import MAX_COMPLETION_LOGPROBS, MAX_TOP_LOGPROBS, AsTokenIds
 
 DEFAULT_TEMPERATURE, DEFAULT_TOP_P = 0.6, 0.95  # DeepSeek-R1 model card, usage recommendations
 MAX_CHOICES = 16  # n (times the number of prompts, for /v1/completions)
@@ -206,12 +207,18 @@ def chat_logprobs(body: dict) -> int | None:
         if top is not None:
             raise _bad("`top_logprobs` needs `logprobs` set to true", "top_logprobs")
         return None
-    return top or 0
+    return _named(body, top or 0)
 
 
 def completion_logprobs(body: dict) -> int | None:
     """Completions' `logprobs`: the number of alternatives, 0..5 (OpenAI's limit), or None: not asked."""
-    return _int(body, "logprobs", 0, MAX_COMPLETION_LOGPROBS)
+    k = _int(body, "logprobs", 0, MAX_COMPLETION_LOGPROBS)
+    return None if k is None else _named(body, k)
+
+
+def _named(body: dict, k: int) -> int:
+    """k, as AsTokenIds(k) when the body sets vLLM's `return_tokens_as_token_ids` (tokens named by id)."""
+    return AsTokenIds(k) if _flag(body, "return_tokens_as_token_ids") else k
 
 
 def _stream(body: dict) -> tuple[bool, bool]:
