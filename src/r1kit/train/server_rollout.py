@@ -1,0 +1,75 @@
+"""Where GRPO's rollouts come from: in-process (RolloutEngine) or an inference server that follows the policy.
+
+    rollout.backend: engine    RolloutEngine(run.model, run.tokenizer): always the current weights
+    rollout.backend: server    r1kit.rollout.remote.ServerEngine at rollout.server_url (r1kit serve, SGLang, vLLM)
+
+With a server, after every rollout.sync_every optimizer steps (and before any held-out evaluation) the policy
+is written as a Hugging Face folder to <run dir>/sync and the server reloads it from disk
+(`engine.update_weights`); a failed reload raises, so no rollout is ever drawn from weights other than the
+ones the run means (sync_every = 1: the current policy; N: at most N - 1 steps stale, by choice). At step 0
+the server must serve the run's starting model (model.name_or_path); a resumed run syncs once before the
+first rollout. The trainer recomputes old_logp by a teacher-forced pass and keeps the server's logprobs as
+sampler_logp (grpo.py, the update block; off-policy correction: grpo.tis_cap). docs/server-rollouts.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1kit.errors import R1kitError
+
+
+def open_rollout_engine(run):
+    """The run's rollout engine: RolloutEngine for rollout.backend engine; for server a preflighted
+    ServerEngine (R1kitError, one line, when the server is unreachable or serves another model), synced
+    to the policy at once when the run resumes past step 0."""
+    r = run.cfg.rollout
+    if r.backend == "engine":
+        from r1kit.rollout import RolloutEngine
+
+        return RolloutEngine(run.model, run.tokenizer)
+    from r1kit.rollout.remote import ServerEngine
+    from r1kit.rollout.stopping import eos_token_ids
+
+    engine = ServerEngine(r.server_url, run.tokenizer, api_key=r.api_key or None, kind=r.server_kind,
+                          eos_ids=eos_token_ids(run.model, run.tokenizer))
+    engine.preflight()
+    if run.step > 0:  # resumed: the server still holds whatever it was started with
+        push_weights(run, engine)
+    return engine
+
+
+def sync_policy(run, engine) -> None:
+    """After an optimizer step (run.step already counts it): with the server backend, push the policy to the
+    server every rollout.sync_every steps, and whenever the loop evaluates or ends at this step."""
+    cfg = run.cfg
+    if cfg.rollout.backend != "server":
+        return
+    evaluates = (cfg.eval.every and run.step % cfg.eval.every == 0) or run.step == cfg.steps
+    if run.step % cfg.rollout.sync_every == 0 or evaluates:
+        push_weights(run, engine)
+
+
+def push_weights(run, engine) -> Path:
+    """export_weights to <run dir>/sync, then the server loads it. Under torchrun rank 0 exports (every rank
+    calls export_weights with fsdp2, whose shards must be gathered) and alone asks the server; every rank
+    raises the same R1kitError on failure."""
+    from r1kit.train.grpo import export_weights
+    from r1kit.train.dist import Dist
+
+    dist = getattr(run, "dist", None) or Dist()
+    folder = (Path(run.dir) / "sync").resolve()
+    error = None
+    try:
+        if dist.is_main or dist.sharded:
+            export_weights(run, folder)
+        dist.barrier()
+        if dist.is_main:
+            engine.update_weights(str(folder))
+    except R1kitError as e:
+        error = str(e)
+    errors = [e for e in dist.gather(error) if e]
+    if errors:
+        raise R1kitError(f"weight sync after step {run.step} failed; stopping rather than sampling from stale "
+                         f"weights: {errors[0]}")
+    return folder
