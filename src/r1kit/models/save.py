@@ -13,17 +13,18 @@ template is written there: the served model sees exactly the prompt it was train
 from pathlib import Path
 
 
-def save_model(model, tokenizer, out_dir, *, template: str | None = None) -> Path:
+def save_model(model, tokenizer, out_dir, *, template: str | None = None, state_dict: dict | None = None) -> Path:
     """Write `model` (safetensors) and `tokenizer` to `out_dir`; return it as a Path.
 
     template: the prompt template the model was trained with ("r1_zero", a "{prompt}" string, or
     "chat"). For all but "chat" the saved tokenizer's chat template becomes that template's chat form;
     `tokenizer` itself is left unchanged. None or "chat" keep the tokenizer's own template.
+    state_dict: the weights to write instead of the model's own (a sharded model's gathered full weights).
     """
     from r1kit.data.templates import chat_template_for
 
     out = Path(out_dir).expanduser()
-    model.save_pretrained(out, safe_serialization=True)
+    model.save_pretrained(out, safe_serialization=True, **({"state_dict": state_dict} if state_dict else {}))
     recorded = chat_template_for(template) if template else None
     own = getattr(tokenizer, "chat_template", None)
     try:

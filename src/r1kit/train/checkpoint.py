@@ -55,10 +55,13 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: dict[str, Any],
-                    ref_model=None, keep: int = 2, template: str | None = None, lora=None) -> Path:
+                    ref_model=None, keep: int = 2, template: str | None = None, lora=None,
+                    state_dict: dict | None = None) -> Path:
     """Save `checkpoints/step-{step:06d}` (layout in the module docstring); return its path.
 
     lora: the PeftModel around `model` in a LoRA run: the top folder gets its merged weights, adapter/ the adapter.
+    state_dict: the policy's full weights when `model` is sharded (train.dist.full_state_dict); only the
+    process that writes (rank 0) calls this.
 
     template: the prompt template the run trains with, recorded as the tokenizer's chat template
     (r1kit.models.save_model); None keeps the tokenizer's own.
@@ -76,7 +79,7 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: d
         save_model(merged_copy(lora), tokenizer, tmp, template=template)
         save_adapter(lora, tmp / "adapter")
     else:
-        save_model(model, tokenizer, tmp, template=template)
+        save_model(model, tokenizer, tmp, template=template, state_dict=state_dict)
     (tmp / TRAINER_DIR).mkdir()
     if ref_model is not None:
         from safetensors.torch import save_model as save_weights  # handles tied (shared) embedding weights
@@ -125,6 +128,17 @@ def run_start(run_dir: Path, resume: bool, stage: str = "") -> Path | None:
     return ckpt
 
 
+def open_run_dir(dist, run_dir: Path, cfg) -> None:
+    """Create the run directory and save the resolved config -- rank 0 only, once every rank has checked the
+    folder (run_start), so no rank finds another's files and takes them for an earlier run."""
+    from r1kit.config import save_config
+
+    dist.barrier()
+    if dist.is_main:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        save_config(cfg, Path(run_dir) / "config.yaml")
+
+
 def load_policy(model_cfg, ckpt: Path | None, device: str):
     """(the policy to train, its PeftModel or None) for a run starting fresh (ckpt None) or resuming from
     `ckpt`. Without model.lora: the checkpoint's weights, else model.name_or_path. With model.lora: the base
@@ -146,16 +160,20 @@ def load_trainer_state(ckpt: Path) -> dict[str, Any]:
         raise R1kitError(f"cannot read trainer state in {ckpt}: {e}") from None
 
 
-def trainer_state(opt, sched, step: int, data_position: int) -> dict[str, Any]:
-    """What `save_checkpoint` stores to resume exactly (it adds the RNG state)."""
-    return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
-            "data_position": data_position}
+def trainer_state(opt, sched, step: int, data_position: int, optimizer: dict | None = None) -> dict[str, Any]:
+    """What `save_checkpoint` stores to resume exactly (it adds the RNG state). optimizer: the optimizer's
+    state_dict when `opt` is sharded (train.dist.optimizer_state), else opt.state_dict()."""
+    return {"optimizer": optimizer if optimizer is not None else opt.state_dict(), "scheduler": sched.state_dict(),
+            "step": step, "data_position": data_position}
 
 
-def restore_trainer_state(ckpt: Path, opt, sched) -> tuple[int, int]:
-    """Load optimizer, scheduler and RNG state from `ckpt`; returns (step, data position)."""
+def restore_trainer_state(ckpt: Path, opt, sched, model=None) -> tuple[int, int]:
+    """Load optimizer, scheduler and RNG state from `ckpt`; returns (step, data position). model: the
+    optimizer's model when it may be sharded (fsdp2: train.dist.load_optimizer_state shards the state)."""
+    from r1kit.train.dist import load_optimizer_state
+
     state = load_trainer_state(ckpt)
-    opt.load_state_dict(state["optimizer"])
+    load_optimizer_state(model, opt, state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
     return state["step"], state["data_position"]

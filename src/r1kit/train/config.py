@@ -57,6 +57,19 @@ class RolloutConfig:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=lambda: ["</answer>"])
     """Stop strings (kept in the completion so the format reward sees them)."""
+    backend: str = "engine"
+    """engine: sample in-process with r1kit.rollout.RolloutEngine; server: from an OpenAI-compatible
+    /v1/completions server at server_url (r1kit serve, SGLang, vLLM; docs/server-rollouts.md), which
+    reloads the policy from disk every sync_every steps; old logprobs are then always recomputed."""
+    server_url: str = ""
+    """Base URL of the inference server, e.g. http://127.0.0.1:30000 (backend server)."""
+    server_kind: str = "sglang"
+    """How the server reloads weights: sglang (POST /update_weights_from_disk; SGLang and r1kit serve) or
+    vllm (POST /collective_rpc reload_weights; vLLM with VLLM_SERVER_DEV_MODE=1)."""
+    api_key: str = ""
+    """Bearer token for the server; empty = none."""
+    sync_every: int = 1
+    """The server loads the policy's weights every N optimizer steps (1 = after every step: on-policy)."""
 
 
 @dataclass
@@ -83,6 +96,13 @@ class GRPOConfig:
     """DAPO: drop groups whose rewards are all equal (they carry no signal)."""
     ref_reset_every: int = 0
     """Reset the reference model to the current policy every N steps (report: 400); 0 = never."""
+    tis_cap: float = 0.0
+    """Truncated importance sampling cap C on pi_old / pi_sampler (r1kit.algo.importance_weights): each
+    token's policy-gradient term is weighted by min(ratio, C) (or masked above C); 0 = off. ~2 is usual."""
+    tis_level: str = "token"
+    """token: one ratio per token; sequence: the product over the sequence, one weight per row."""
+    tis_mode: str = "truncate"
+    """truncate: w = min(ratio, C); mask: w = 1[ratio <= C]."""
 
 
 @dataclass
@@ -97,6 +117,24 @@ class OptimConfig:
     grad_clip: float = 1.0
     micro_batch_size: int = 0
     """Completions per forward/backward; 0 = all at once. Smaller values accumulate gradients."""
+
+
+@dataclass
+class ParallelConfig:
+    strategy: str = "ddp"
+    """How a torchrun launch spreads training (r1kit.train.dist): ddp (every process holds the model, gradients
+    averaged once per step) or fsdp2 (parameters, gradients and optimizer state sharded; also on one GPU).
+    Read only under torchrun / accelerate launch; a plain `r1kit train` is one process either way."""
+    mixed_precision: str = "no"
+    """no, or bf16 (fsdp2 only): compute in bfloat16 with float32 master weights and gradient reduction."""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("ddp", "fsdp2"):
+            raise R1kitError(f"parallel.strategy must be ddp or fsdp2, got {self.strategy!r}")
+        if self.mixed_precision not in ("no", "bf16"):
+            raise R1kitError(f"parallel.mixed_precision must be no or bf16, got {self.mixed_precision!r}")
+        if self.mixed_precision == "bf16" and self.strategy != "fsdp2":
+            raise R1kitError("parallel.mixed_precision=bf16 needs parallel.strategy=fsdp2 (or set model.dtype)")
 
 
 @dataclass
@@ -120,6 +158,7 @@ class GRPORunConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     rewards: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "format": 0.0})
     """Reward components by name with weights (r1kit.rewards.REWARDS)."""
     reward_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -154,3 +193,18 @@ class GRPORunConfig:
             raise R1kitError(f"optim.schedule must be constant, linear or cosine, got {self.optim.schedule!r}")
         if self.rollout.temperature <= 0:
             raise R1kitError("rollout.temperature must be > 0 for GRPO sampling")
+        r, g = self.rollout, self.grpo
+        if r.backend not in ("engine", "server"):
+            raise R1kitError(f"rollout.backend must be engine or server, got {r.backend!r}")
+        if r.backend == "server" and not r.server_url.startswith(("http://", "https://")):
+            raise R1kitError(f"rollout.backend=server needs rollout.server_url (http://host:port), got {r.server_url!r}")
+        if r.server_kind not in ("sglang", "vllm"):
+            raise R1kitError(f"rollout.server_kind must be sglang or vllm, got {r.server_kind!r}")
+        if r.sync_every < 1:
+            raise R1kitError(f"rollout.sync_every must be >= 1, got {r.sync_every}")
+        if not g.tis_cap >= 0:
+            raise R1kitError(f"grpo.tis_cap must be >= 0 (0 = off), got {g.tis_cap}")
+        if g.tis_level not in ("token", "sequence"):
+            raise R1kitError(f"grpo.tis_level must be token or sequence, got {g.tis_level!r}")
+        if g.tis_mode not in ("truncate", "mask"):
+            raise R1kitError(f"grpo.tis_mode must be truncate or mask, got {g.tis_mode!r}")

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from r1kit.algo import token_entropy, token_logprobs
+from r1kit.train.dist import is_sharded
 
 MIN_SHARED_PREFIX = 8
 """Below this many shared tokens the plain forward is used."""
@@ -84,7 +85,8 @@ def completion_logprobs(model, prompt_ids: Tensor, prompt_mask: Tensor, completi
     min_plen = int(plen.min())
     keep = Lp + Lc - (min_plen - 1)                                                   # from the first row's last prompt token
     rows = ids[:, :min_plen - 1].tolist()
-    prefix_len = common_prefix_len(rows, min_plen - 1) if B > 1 else 0
+    # fsdp2: every forward is a collective, and ranks' rows differ: one plain forward each, on every rank
+    prefix_len = common_prefix_len(rows, min_plen - 1) if B > 1 and not is_sharded(model) else 0
     logits = prefix_shared_logits(model, ids, mask, prefix_len, keep)                 # (B, keep, V)
     start = (plen - min_plen).unsqueeze(1) + torch.arange(Lc, device=ids.device).unsqueeze(0)   # (B, Lc)
     logits = logits.gather(1, start.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))   # (B, Lc, V): predicts o_t

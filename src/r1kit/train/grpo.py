@@ -16,16 +16,16 @@ settings gets the same samples and the same number. train/ never imports eval/ (
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from r1kit import algo
-from r1kit.config import save_config
-from r1kit.train.checkpoint import (latest_checkpoint, load_policy, load_ref_weights, restore_trainer_state, run_start,
-                                   save_checkpoint, trainer_state)
+from r1kit.train.checkpoint import (latest_checkpoint, load_policy, load_ref_weights, open_run_dir, restore_trainer_state,
+                                   run_start, save_checkpoint, trainer_state)
 from r1kit.train.config import GRPORunConfig
+from r1kit.train.dist import Dist
 from r1kit.train.forward import completion_logprobs, logp_agreement
 from r1kit.train.metrics import MetricsLogger, plot_run
 from r1kit.train.optim import optimizer_for
@@ -41,6 +41,8 @@ class Batch:
     old_logp: torch.Tensor          # (B, Lc)
     advantages: torch.Tensor        # (B,), or (B, Lc) per token (on-policy distillation)
     ref_logp: torch.Tensor | None   # (B, Lc)
+    sampler_logp: torch.Tensor | None = None  # (B, Lc) the sampler's logp when old_logp was recomputed
+    is_weights: torch.Tensor | None = None    # (B, Lc) TIS weights pi_old / pi_sampler (grpo.tis_cap > 0)
 
     def rows(self, idx: torch.Tensor) -> "Batch":
         pick = lambda t: None if t is None else t[idx]
@@ -66,38 +68,56 @@ class PromptStream:
         return out
 
 
-def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool) -> dict[str, float]:
+def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, dist: Dist | None = None
+                      ) -> dict[str, float]:
     """One optimizer step on `batch`, accumulating gradients over micro-batches of optim.micro_batch_size rows.
 
     loss_of(mb, idx, logp) -> (loss, diag) is the micro-batch's loss (idx: its rows in `batch`; logp: (b, Lc)
-    with grad at rollout.temperature). Each micro-batch's loss is weighted by its share of the batch's
+    with grad at rollout.temperature). Each micro-batch's loss is weighted by its share of the step's
     normaliser, completion tokens when `by_tokens`, else sequences, so accumulation gives exactly the
-    full-batch loss. Returns the share-weighted diagnostics plus entropy, loss and grad_norm.
+    full-batch loss. Under torchrun (`dist`, r1kit.train.dist) `batch` is this rank's block: the normaliser
+    counts every rank's rows, gradients are averaged over ranks (loss x world_size), so the step equals one
+    process's on the global batch; an fsdp2 rank short of micro-batches runs zero-weight ones (forwards are
+    collectives). Returns the share-weighted diagnostics summed over ranks, plus entropy, loss and grad_norm.
     """
+    from r1kit.train.dist import sync_grads
+
+    dist = dist or Dist()
     B = batch.completion_ids.shape[0]
-    micro = cfg.optim.micro_batch_size or B
-    total_tokens = batch.completion_mask.sum().clamp(min=1)
+    micro = cfg.optim.micro_batch_size or max(B, 1)
+    counts = torch.tensor([float(batch.completion_mask.sum()), float(B)], dtype=torch.float64,
+                          device=batch.completion_mask.device)
+    total_tokens, total_rows = dist.sum(counts).clamp(min=1).tolist()                   # over all ranks
+    n_micro = -(-B // micro)
+    n_micro = dist.max_int(n_micro) if dist.sharded else n_micro
     stats: dict[str, float] = {}
     opt.zero_grad(set_to_none=True)
-    for start in range(0, B, micro):
+    for k in range(n_micro):
+        start = min(k * micro, max(B - 1, 0) // micro * micro)  # past this rank's rows: its last micro-batch again
         idx = torch.arange(start, min(start + micro, B))
         mb = batch.rows(idx)
         logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
                                             mb.completion_mask, cfg.rollout.temperature, with_entropy=True)
         loss, diag = loss_of(mb, idx, logp)
-        share = (mb.completion_mask.sum() / total_tokens) if by_tokens else mb.completion_mask.shape[0] / B
-        (loss * share).backward()
+        share = float(mb.completion_mask.sum()) / total_tokens if by_tokens else mb.completion_mask.shape[0] / total_rows
+        share *= float(k * micro < B)  # a padding micro-batch weighs nothing
+        (loss * (share * dist.loss_scale)).backward()
         m = mb.completion_mask.float()
         diag["entropy"] = float((entropy * m).sum() / m.sum().clamp(min=1))
         diag["loss"] = loss.item()
-        for k, v in diag.items():
-            stats[k] = stats.get(k, 0.0) + float(v) * float(share)
-    stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip))
+        for name, v in diag.items():
+            stats[name] = stats.get(name, 0.0) + float(v) * share
+    sync_grads(model, dist)
+    if dist.active:  # the shares are global: the ranks' weighted diagnostics add up to the global ones
+        parts = dist.gather(stats)
+        stats = {name: sum(p.get(name, 0.0) for p in parts) for name in {n for p in parts for n in p}}
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+    stats["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
     opt.step()
     return stats
 
 
-def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt) -> dict[str, float]:
+def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt, dist: Dist | None = None) -> dict[str, float]:
     """One optimizer step of algo.LOSSES[grpo.loss] (grpo, gspo or cispo) on `batch` (accumulate_update),
     micro-batches weighted by tokens for token_mean with a token-level loss, by sequences otherwise (GSPO
     always), so accumulation gives exactly the full-batch loss."""
@@ -106,23 +126,30 @@ def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt) -> dict[str, flo
 
     def loss_of(mb: Batch, idx, logp):
         return loss_fn(logp, mb.old_logp, mb.ref_logp, mb.advantages, mb.completion_mask, clip_low=g.clip_low,
-                       clip_high=g.clip_high, beta=g.beta, aggregation=g.aggregation, max_len=cfg.rollout.max_new_tokens)
-    return accumulate_update(model, batch, cfg, opt, loss_of, by_tokens=g.aggregation == "token_mean" and g.loss != "gspo")
+                       clip_high=g.clip_high, beta=g.beta, aggregation=g.aggregation, max_len=cfg.rollout.max_new_tokens,
+                       is_weights=mb.is_weights)
+    return accumulate_update(model, batch, cfg, opt, loss_of, by_tokens=g.aggregation == "token_mean" and g.loss != "gspo",
+                             dist=dist)
 
 
-def make_batch(rollout, rewards: torch.Tensor, cfg: GRPORunConfig, device: str) -> tuple[Batch | None, torch.Tensor]:
+def make_batch(rollout, rewards: torch.Tensor, cfg: GRPORunConfig, device: str, dist: Dist | None = None
+               ) -> tuple[Batch | None, torch.Tensor]:
     """Advantages per group; with dynamic sampling, rows of zero-spread groups are dropped.
 
+    Under torchrun each rank holds whole groups (its block of the step's prompts); the advantages are
+    computed on every rank's rewards together, so batch-level statistics (reinforce_pp's std) are global.
     Returns (batch or None when nothing is left, per-group zero-spread mask (P,))."""
-    G = cfg.rollout.group_size
-    advantages = algo.ADVANTAGES[cfg.grpo.advantage](rewards, G, cfg.grpo.eps)          # (B,)
+    G, dist = cfg.rollout.group_size, dist or Dist()
+    everyone = torch.cat(dist.gather(rewards)) if dist.active else rewards             # (W * B,)
+    advantages = algo.ADVANTAGES[cfg.grpo.advantage](everyone, G, cfg.grpo.eps)         # (W * B,)
+    advantages = advantages[dist.rank * len(rewards):(dist.rank + 1) * len(rewards)]    # (B,) this rank's
     flat = algo.zero_spread_groups(rewards, G)                                           # (P,)
     batch = Batch(rollout.prompt_ids.to(device), rollout.prompt_mask.to(device),
                   rollout.completion_ids.to(device), rollout.completion_mask.to(device),
                   rollout.logp.to(device), advantages.to(device), None)
     if cfg.grpo.dynamic_sampling:
         keep = (~flat).repeat_interleave(G).nonzero().squeeze(1).to(device)              # (B',)
-        if keep.numel() == 0:
+        if int(dist.sum(torch.tensor([keep.numel()]))[0]) == 0:  # no rank has a group left (a rank may)
             return None, flat
         batch = batch.rows(keep)
     return batch, flat
@@ -138,14 +165,16 @@ def teacher_forced_logp(model, batch: Batch, cfg: GRPORunConfig) -> torch.Tensor
         logp, _ = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
                                       mb.completion_mask, cfg.rollout.temperature)
         parts.append(logp)
+    if not parts:  # a rank whose groups dynamic sampling all dropped
+        return torch.zeros(batch.completion_mask.shape, device=batch.completion_mask.device)
     return torch.cat(parts) * batch.completion_mask                                       # (B, Lc)
 
 
-def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor,
-                    think_open: bool = False) -> dict[str, float]:
+def rollout_metrics(lengths: torch.Tensor, finish_reasons: list[str], texts: list[str], components: dict,
+                    totals: torch.Tensor, flat: torch.Tensor, think_open: bool = False) -> dict[str, float]:
+    """Reward, length and shape statistics of a step's completions. lengths, totals: (B,); flat: (P,)."""
     from r1kit.rollout.evaluate import reasoning_share
 
-    lengths = rollout.completion_mask.sum(1).float()                                      # (B,)
     out = {"reward/total_mean": totals.mean().item(), "reward/total_std": totals.std(correction=0).item()}
     for name, values in components.items():
         v = torch.tensor([x for x in values if x is not None] or [0.0])
@@ -153,10 +182,30 @@ def rollout_metrics(rollout, components: dict, totals: torch.Tensor, flat: torch
         out[f"reward/{name}_skipped"] = sum(x is None for x in values) / max(len(values), 1)
     out["response_length/mean"] = lengths.mean().item()
     out["response_length/max"] = lengths.max().item()
-    out["truncated_frac"] = sum(r == "length" for r in rollout.finish_reasons) / len(rollout.finish_reasons)
+    out["truncated_frac"] = sum(r == "length" for r in finish_reasons) / len(finish_reasons)
     out["zero_spread_frac"] = flat.float().mean().item()
-    out["reasoning_frac"] = reasoning_share(rollout.texts, think_open)
+    out["reasoning_frac"] = reasoning_share(texts, think_open)
     return out
+
+
+def step_metrics(dist: Dist, rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor,
+                 think_open: bool, stats: dict[str, float]) -> dict[str, float]:
+    """The step's rollout_metrics and update statistics over every rank: the rollouts' rows gathered and
+    measured together; `stats` averaged over ranks, or their max for keys ending in "max" (the update's own
+    are already global, hence equal on every rank)."""
+    local = (rollout.completion_mask.sum(1).float().cpu(), list(rollout.finish_reasons), list(rollout.texts),
+             components, totals.cpu(), flat.cpu(), stats)
+    if not dist.active:
+        return {**rollout_metrics(*local[:6], think_open), **stats}
+    parts = dist.gather(local)
+    joined = (torch.cat([p[0] for p in parts]), sum((p[1] for p in parts), []), sum((p[2] for p in parts), []),
+              {k: sum((p[3][k] for p in parts), []) for k in components}, torch.cat([p[4] for p in parts]),
+              torch.cat([p[5] for p in parts]))
+    reduced = {}
+    for key in {k for p in parts for k in p[6]}:
+        values = [p[6][key] for p in parts if key in p[6]]
+        reduced[key] = max(values) if key.endswith("max") else sum(values) / len(values)
+    return {**rollout_metrics(*joined, think_open), **reduced}
 
 
 @dataclass
@@ -176,6 +225,8 @@ class Run:
     step: int = 0
     lora: object | None = None
     """With model.lora: the PeftModel around `model` (r1kit.models.lora); its base is the KL reference."""
+    dist: Dist = field(default_factory=Dist)
+    """This process's place in a torchrun launch (r1kit.train.dist); one process: Dist()."""
 
 
 def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
@@ -184,8 +235,11 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
     from r1kit.errors import R1kitError
     from r1kit.models import load_model, load_tokenizer
     from r1kit.models.device import resolve_device
+    from r1kit.train.dist import check_parallel, init_dist, prepare_model
 
     run_dir = Path(cfg.out_dir)
+    dist, device = init_dist(cfg.parallel.strategy, resolve_device(cfg.model.device))  # under torchrun only
+    check_parallel(dist, cfg, "rollout.prompts_per_step", cfg.rollout.prompts_per_step)
     ckpt = run_start(run_dir, resume)
     from r1kit.rewards import check_rewards
 
@@ -196,7 +250,6 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    device = resolve_device(cfg.model.device)
     task = get_task(cfg.data.task, **cfg.data.task_args)
     train, test = task.examples("train", cfg.data.train_size), task.examples("test", cfg.data.test_size)
     if not train:
@@ -205,44 +258,59 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
     if not source:
         raise R1kitError("model.name_or_path is not set")
     model, lora = load_policy(cfg.model, ckpt, device)  # with model.lora: base + adapter, the adapter trains
+    prepare_model(model, dist, cfg.parallel.mixed_precision)  # torchrun: replicas made equal, or sharded (fsdp2)
     tokenizer = load_tokenizer(source)
     ref_model = None
     if cfg.grpo.beta > 0 and lora is None:  # beta = 0 never loads or runs the reference model; LoRA: the base
         ref_model = load_model(cfg.model.name_or_path, dtype=cfg.model.dtype, device=device).eval().requires_grad_(False)
         if ckpt:
             load_ref_weights(ckpt, ref_model)
+        prepare_model(ref_model, dist, cfg.parallel.mixed_precision)
     opt, sched = optimizer_for(model, cfg.optim, cfg.steps)
     run = Run(cfg, run_dir, device, model, tokenizer, ref_model, task, PromptStream(train, cfg.seed), test, opt, sched,
-              lora=lora)
+              lora=lora, dist=dist)
     if ckpt:
-        run.step, run.train.position = restore_trainer_state(ckpt, opt, sched)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
+        run.step, run.train.position = restore_trainer_state(ckpt, opt, sched, model)
+    open_run_dir(dist, run_dir, cfg)  # rank 0, once every rank has checked the folder
     return run
 
 
-def save(run: Run) -> Path:
-    state = trainer_state(run.opt, run.sched, run.step, run.train.position)
-    reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
-    return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state,
-                           ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints,
-                           template=run.cfg.data.template,  # the prompt it trained on, as its chat template
-                           lora=run.lora)  # LoRA: merged weights on top, the adapter in adapter/
+def save(run: Run) -> Path | None:
+    """Write a checkpoint (rank 0 only; under fsdp2 every rank helps gather the full weights and optimizer
+    state first). Returns its path on rank 0, None on the others, once it is complete."""
+    from r1kit.train.dist import full_state_dict, optimizer_state
+
+    weights, optimizer = full_state_dict(run.model), optimizer_state(run.model, run.opt)   # fsdp2: collectives
+    path = None
+    if run.dist.is_main:
+        state = trainer_state(run.opt, run.sched, run.step, run.train.position, optimizer=optimizer)
+        reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
+        path = save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state,
+                               ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints,
+                               template=run.cfg.data.template,  # the prompt it trained on, as its chat template
+                               lora=run.lora,  # LoRA: merged weights on top, the adapter in adapter/
+                               state_dict=weights)
+    run.dist.barrier()
+    return path
 
 
 def sample_rollout(run, engine) -> tuple[list, list[str], object]:
     """The next rollout.prompts_per_step problems of the run's stream in data.template, G = rollout.group_size
-    samples each from `engine`, seeded seed * 1000003 + step: (examples, prompts, rollout)."""
+    samples each from `engine`, seeded seed * 1000003 + step * W + rank: (examples, prompts, rollout).
+    Under torchrun (W processes) every rank advances the stream alike and samples its own block of the
+    problems (r1kit.train.dist.Dist.block), with its own seed; fsdp2 samples on gathered weights."""
     from r1kit.data.templates import render_prompt
     from r1kit.rollout import SamplingParams
+    from r1kit.train.dist import gathered_params
 
-    cfg = run.cfg
-    examples = run.train.take(cfg.rollout.prompts_per_step)
+    cfg, dist = run.cfg, getattr(run, "dist", None) or Dist()
+    examples = dist.block(run.train.take(cfg.rollout.prompts_per_step), "rollout.prompts_per_step")
     prompts = [render_prompt(ex.problem, cfg.data.template, run.tokenizer) for ex in examples]
     params = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
                             top_p=cfg.rollout.top_p, n=cfg.rollout.group_size, stop=tuple(cfg.rollout.stop),
-                            seed=cfg.seed * 1_000_003 + run.step)
-    return examples, prompts, engine.generate(prompts, params)
+                            seed=cfg.seed * 1_000_003 + run.step * dist.world_size + dist.rank)
+    with gathered_params(run.model):
+        return examples, prompts, engine.generate(prompts, params)
 
 
 def grpo_step(run: Run, engine) -> dict[str, float]:
@@ -265,15 +333,23 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
                                          contexts=contexts, options=cfg.reward_options)
     rewards = torch.tensor(totals, dtype=torch.float32)                                  # (B,)
     # ---- advantages: group-relative (and DAPO dynamic sampling) ----
-    batch, flat = make_batch(rollout, rewards, cfg, run.device)
+    batch, flat = make_batch(rollout, rewards, cfg, run.device, run.dist)
     # ---- update: mu optimizer steps on this batch, old logprobs from the rollout ----
     stats: dict[str, float] = {}
     if batch is not None:  # old and reference logp in eval mode, as the rollout sampled (no dropout)
-        if cfg.grpo.recompute_old_logp or run.step == 0:  # sampler vs teacher-forced logp: free, or once (issue 9)
+        recompute = cfg.grpo.recompute_old_logp or cfg.rollout.backend == "server"  # a server's logp: never old_logp
+        if recompute or run.step == 0:  # sampler vs teacher-forced logp: free, or once (issue 9)
             forward_logp = teacher_forced_logp(run.model, batch, cfg)
             stats = logp_agreement(batch.old_logp, forward_logp, batch.completion_mask)
-            if cfg.grpo.recompute_old_logp:
-                batch.old_logp = forward_logp
+            if recompute:
+                batch.sampler_logp, batch.old_logp = batch.old_logp, forward_logp
+                gap = algo.logp_gap(batch.old_logp, batch.sampler_logp, batch.completion_mask)
+                stats.update({"logp_gap/mean": gap["mean_abs"], "logp_gap/max": gap["max_abs"]})
+        if cfg.grpo.tis_cap > 0 and batch.sampler_logp is not None:  # TIS: each token's PG term x min(ratio, C)
+            g = cfg.grpo
+            batch.is_weights, tis = algo.importance_weights(batch.old_logp, batch.sampler_logp, batch.completion_mask,
+                                                            cap=g.tis_cap, level=g.tis_level, mode=g.tis_mode)
+            stats.update({"tis/weight_mean": tis["weight_mean"], "tis/capped_frac": tis["capped_frac"]})
         if run.ref_model is not None:
             batch.ref_logp = teacher_forced_logp(run.ref_model, batch, cfg)
         elif run.lora is not None and cfg.grpo.beta > 0:  # LoRA: the reference is the base, adapters off
@@ -283,7 +359,7 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
                 batch.ref_logp = teacher_forced_logp(run.model, batch, cfg)
         run.model.train()
         for _ in range(cfg.grpo.updates_per_batch):
-            stats = {**stats, **policy_update(run.model, batch, cfg, run.opt)}
+            stats = {**stats, **policy_update(run.model, batch, cfg, run.opt, run.dist)}
         run.model.eval()
     run.sched.step()
     run.step += 1
@@ -291,9 +367,10 @@ def grpo_step(run: Run, engine) -> dict[str, float]:
     if run.ref_model is not None and cfg.grpo.ref_reset_every and run.step % cfg.grpo.ref_reset_every == 0:
         run.ref_model.load_state_dict(run.model.state_dict())
     # ---- log ----
-    dt = time.perf_counter() - t0
-    n_tokens = int(rollout.completion_mask.sum())
-    return {**rollout_metrics(rollout, components, rewards, flat, any(think_open)), **stats,
+    timing = run.dist.max(torch.tensor([time.perf_counter() - t0, t_rollout]))                # slowest rank
+    n_tokens = int(run.dist.sum(rollout.completion_mask.sum().reshape(1).cpu())[0])          # every rank's
+    dt, t_rollout = timing.tolist()
+    return {**step_metrics(run.dist, rollout, components, rewards, flat, any(think_open), stats),
             "lr": run.sched.get_last_lr()[0], "step_time": dt, "rollout_time": t_rollout,
             "tokens_per_s": n_tokens / max(dt, 1e-9), "skipped_update": float(batch is None)}
 
@@ -318,8 +395,12 @@ def evaluate_policy(engine, task, examples: list, cfg: GRPORunConfig):
 
 
 def evaluate_run(run: Run, engine):
-    """Held-out pass@1 of the current policy by the run's eval settings."""
-    return evaluate_policy(engine, run.task, run.test, run.cfg)
+    """Held-out pass@1 of the current policy by the run's eval settings. Under torchrun rank 0 evaluates (on
+    gathered weights with fsdp2) and the other ranks get None."""
+    from r1kit.train.dist import gathered_params
+
+    with gathered_params(run.model):
+        return evaluate_policy(engine, run.task, run.test, run.cfg) if run.dist.is_main else None
 
 
 def eval_metrics(res) -> dict[str, float]:
@@ -333,30 +414,54 @@ def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, 
     baseline: an EvalResult of the starting model by the same eval settings, logged as the step-0
     point instead of evaluating again. The final evaluation is returned as metrics["eval_result"].
     """
-    from r1kit.rollout import RolloutEngine
+    from r1kit.train.server_rollout import open_rollout_engine, sync_policy
     from r1kit.progress import StepProgress
 
     run = setup_run(cfg, resume)
-    engine = RolloutEngine(run.model, run.tokenizer)
-    logger = MetricsLogger(run.dir, resume_step=run.step)
+    engine = open_rollout_engine(run)
+    main = run.dist.is_main  # under torchrun rank 0 logs, evaluates and writes; every rank trains
+    logger = MetricsLogger(run.dir, resume_step=run.step) if main else None
     metrics: dict = {}
     if cfg.eval.every and run.step == 0:  # the starting point of the held-out curve
-        logger.log(0, eval_metrics(baseline or evaluate_run(run, engine)))
+        start = baseline or evaluate_run(run, engine)
+        if main:
+            logger.log(0, eval_metrics(start))
     final_eval = None
-    with StepProgress(cfg.steps, start=run.step, enabled=progress, console=console) as bar:
+    with StepProgress(cfg.steps, start=run.step, enabled=progress and main, console=console) as bar:
         while run.step < cfg.steps:
             metrics = grpo_step(run, engine)
+            sync_policy(run, engine)  # server backend: the server loads the updated policy before any rollout
             # ---- evaluate on held-out problems every N steps, and at the end ----
             if (cfg.eval.every and run.step % cfg.eval.every == 0) or run.step == cfg.steps:
                 final_eval = evaluate_run(run, engine)
-                metrics.update(eval_metrics(final_eval))
-            logger.log(run.step, metrics)
+                metrics.update(eval_metrics(final_eval) if final_eval else {})
+            if main:
+                logger.log(run.step, metrics)
             bar.update(run.step, metrics)
             # ---- checkpoint ----
             if (cfg.save_every and run.step % cfg.save_every == 0) or run.step == cfg.steps:
                 save(run)
-    logger.close()
-    metrics["plot"] = str(plot_run(run.dir / "metrics.jsonl", run.dir / "plot.png"))
+    if main:
+        logger.close()
+        metrics["plot"] = str(plot_run(run.dir / "metrics.jsonl", run.dir / "plot.png"))
+    run.dist.barrier()
     metrics["checkpoint"] = str(latest_checkpoint(run.dir))
     metrics["eval_result"] = final_eval
     return metrics
+
+
+def export_weights(run: Run, folder) -> Path:
+    """The current policy as a plain Hugging Face folder (merged weights with LoRA), as `save` writes the
+    checkpoint's top folder; what an inference server loads to sample the next rollout (server_rollout.py).
+    Under torchrun every rank calls it (fsdp2 gathers the shards) and rank 0 writes."""
+    from r1kit.models import save_model
+    from r1kit.train.dist import full_state_dict
+
+    weights = full_state_dict(run.model)  # fsdp2: a collective; None otherwise
+    if not run.dist.is_main:
+        return Path(folder)
+    if run.lora is not None:
+        from r1kit.models.lora import merged_copy
+
+        return save_model(merged_copy(run.lora), run.tokenizer, folder, template=run.cfg.data.template)
+    return save_model(run.model, run.tokenizer, folder, template=run.cfg.data.template, state_dict=weights)

@@ -50,24 +50,26 @@ def sync_policy(run, engine) -> None:
         push_weights(run, engine)
 
 
+def _failure(action) -> str | None:
+    """The message of the R1kitError `action()` raises, or None when it succeeds."""
+    try:
+        action()
+    except R1kitError as e:
+        return str(e)
+    return None
+
+
 def push_weights(run, engine) -> Path:
-    """export_weights to <run dir>/sync, then the server loads it. Under torchrun rank 0 exports (every rank
-    calls export_weights with fsdp2, whose shards must be gathered) and alone asks the server; every rank
-    raises the same R1kitError on failure."""
-    from r1kit.train.grpo import export_weights
+    """export_weights to <run dir>/sync (every rank takes part: fsdp2 gathers the shards; rank 0 writes), then
+    rank 0 alone asks the server to load it. Every rank raises the same R1kitError on a failure of either."""
     from r1kit.train.dist import Dist
+    from r1kit.train.grpo import export_weights
 
     dist = getattr(run, "dist", None) or Dist()
     folder = (Path(run.dir) / "sync").resolve()
-    error = None
-    try:
-        if dist.is_main or dist.sharded:
-            export_weights(run, folder)
-        dist.barrier()
-        if dist.is_main:
-            engine.update_weights(str(folder))
-    except R1kitError as e:
-        error = str(e)
+    error = _failure(lambda: export_weights(run, folder))
+    if not any(dist.gather(error)) and dist.is_main:
+        error = _failure(lambda: engine.update_weights(str(folder)))
     errors = [e for e in dist.gather(error) if e]
     if errors:
         raise R1kitError(f"weight sync after step {run.step} failed; stopping rather than sampling from stale "

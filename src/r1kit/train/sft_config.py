@@ -8,7 +8,7 @@
 from dataclasses import dataclass, field
 
 from r1kit.errors import R1kitError
-from r1kit.train.config import ModelConfig, OptimConfig
+from r1kit.train.config import ModelConfig, OptimConfig, ParallelConfig
 
 
 @dataclass
@@ -35,6 +35,8 @@ class SFTRunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: SFTDataConfig = field(default_factory=SFTDataConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, warmup_steps=0, schedule="cosine"))
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    """Multi-process training under torchrun (r1kit.train.dist): ddp or fsdp2; data.batch_size is the global batch."""
     steps: int = 100
     epochs: float = 0.0
     """When > 0, train this many passes over the data instead: steps = ceil(epochs * examples / data.batch_size),

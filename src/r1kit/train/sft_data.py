@@ -210,19 +210,30 @@ def summed_nll(model, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
 
 
 
-def accumulate_grad(model, forwards: list[dict[str, Tensor]], device) -> tuple[float, int]:
+def accumulate_grad(model, forwards: list[dict[str, Tensor]], device, dist=None) -> tuple[float, int]:
     """Gradients of one optimizer step's loss, accumulated over its forward batches (into .grad).
 
         loss = sum over the step's target tokens of -log p(token | prefix) / N,   N = the step's target count
 
-    Each forward adds its summed NLL / N, so the gradient is the full batch's whatever the split.
-    Returns (loss, N)."""
-    n_targets = sum(int((f["labels"][:, 1:] != -100).sum()) for f in forwards)
+    Each forward adds its summed NLL / N, so the gradient is the full batch's whatever the split. Under
+    torchrun (`dist`, r1kit.train.dist) `forwards` hold this rank's examples: N counts every rank's targets,
+    each rank's loss is scaled by world_size and the gradients averaged over ranks, so the step equals one
+    process's on the global batch; an fsdp2 rank short of forwards runs zero-weight ones (forwards are
+    collectives). Returns (loss, N), both global."""
+    from r1kit.train.dist import Dist, sync_grads
+
+    dist = dist or Dist()
+    local = sum(int((f["labels"][:, 1:] != -100).sum()) for f in forwards)
+    n_targets = int(dist.sum(torch.tensor([local]))[0])
+    n_forwards = dist.max_int(len(forwards)) if dist.sharded else len(forwards)
     total = 0.0
-    for f in forwards:
-        nll, _ = summed_nll(model, {k: v.to(device) for k, v in f.items()})
-        (nll / max(n_targets, 1)).backward()
-        total += nll.item()
+    for k in range(n_forwards):
+        f, weight = forwards[min(k, len(forwards) - 1)], float(k < len(forwards))  # past the end: weighs nothing
+        nll, _ = summed_nll(model, {key: v.to(device) for key, v in f.items()})
+        (nll * (weight * dist.loss_scale / max(n_targets, 1))).backward()
+        total += nll.item() * weight
+    sync_grads(model, dist)
+    total = float(dist.sum(torch.tensor([total], dtype=torch.float64))[0])
     return total / max(n_targets, 1), n_targets
 
 @torch.no_grad()

@@ -19,15 +19,15 @@ adapters train (r1kit.models.lora); checkpoints hold the merged weights plus ada
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from r1kit.config import save_config
 from r1kit.errors import R1kitError
-from r1kit.train.checkpoint import (latest_checkpoint, load_policy, restore_trainer_state, run_start, save_checkpoint,
-                                   trainer_state)
+from r1kit.train.checkpoint import (latest_checkpoint, load_policy, open_run_dir, restore_trainer_state, run_start,
+                                   save_checkpoint, trainer_state)
+from r1kit.train.dist import Dist
 from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
 from r1kit.train.optim import optimizer_for
@@ -50,6 +50,8 @@ class SFTRun:
     step: int = 0
     lora: object | None = None
     """With model.lora: the PeftModel around `model` (r1kit.models.lora); only its adapters train."""
+    dist: Dist = field(default_factory=Dist)
+    """This process's place in a torchrun launch (r1kit.train.dist); one process: Dist()."""
 
 
 def tokenize_data(cfg: SFTRunConfig, tokenizer) -> tuple[list[ChatExample], int]:
@@ -87,8 +89,11 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     """Load and validate everything *before* writing to the run directory. Returns (run, dropped examples)."""
     from r1kit.models import load_tokenizer
     from r1kit.models.device import resolve_device
+    from r1kit.train.dist import check_parallel, init_dist, prepare_model
 
     run_dir = Path(cfg.out_dir)
+    dist, device = init_dist(cfg.parallel.strategy, resolve_device(cfg.model.device))  # under torchrun only
+    check_parallel(dist, cfg, "data.batch_size", cfg.data.batch_size)
     ckpt = run_start(run_dir, resume, "sft")
     if not cfg.model.name_or_path:
         raise R1kitError("sft: model.name_or_path is not set")
@@ -101,20 +106,21 @@ def setup_sft(cfg: SFTRunConfig, resume: bool = False) -> tuple[SFTRun, int]:
     examples, dropped = tokenize_data(cfg, tokenizer)
     if cfg.epochs:  # the schedule and the loop both read cfg.steps; config.yaml records the result
         cfg.steps = max(1, math.ceil(cfg.epochs * len(examples) / cfg.data.batch_size))
-    device = resolve_device(cfg.model.device)
     model, lora = load_policy(cfg.model, ckpt, device)  # with model.lora: base + adapter, the adapter trains
     if cfg.data.packing and not packing_is_exact(model, device, len(tokenizer)):
         raise R1kitError(f"sft: {cfg.model.name_or_path} does not keep packed examples apart "
                          f"(position ids restarting per example); set data.packing=false")
     for t in stop_at_turn_end(model, tokenizer, examples):
         name = tokenizer.convert_ids_to_tokens(t)
-        print(f"sft: assistant turns end with {name!r}: added to generation_config.eos_token_id")
+        if dist.is_main:
+            print(f"sft: assistant turns end with {name!r}: added to generation_config.eos_token_id")
+    prepare_model(model, dist, cfg.parallel.mixed_precision)  # torchrun: replicas made equal, or sharded (fsdp2)
     opt, sched = optimizer_for(model, cfg.optim, cfg.steps)
-    run = SFTRun(cfg, run_dir, device, model, tokenizer, PromptStream(examples, cfg.seed), opt, sched, lora=lora)
+    run = SFTRun(cfg, run_dir, device, model, tokenizer, PromptStream(examples, cfg.seed), opt, sched, lora=lora,
+                 dist=dist)
     if ckpt:
-        run.step, run.stream.position = restore_trainer_state(ckpt, opt, sched)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
+        run.step, run.stream.position = restore_trainer_state(ckpt, opt, sched, model)
+    open_run_dir(dist, run_dir, cfg)  # rank 0, once every rank has checked the folder
     return run, dropped
 
 
@@ -122,32 +128,43 @@ def sft_step(run: SFTRun) -> dict[str, float]:
     """One optimizer step on the next data.batch_size examples. Returns the step's metrics."""
     cfg, t0 = run.cfg, time.perf_counter()
     # ---- batch: the next examples, packed (or padded) into forward batches ----
-    examples = run.stream.take(cfg.data.batch_size)
+    examples = run.dist.block(run.stream.take(cfg.data.batch_size), "data.batch_size")  # torchrun: this rank's
     forwards = step_rows(examples, run.tokenizer.pad_token_id, cfg.data.max_length, cfg.data.packing,
                          cfg.optim.micro_batch_size)
-    # ---- forward/backward: summed NLL / the step's target count, accumulated ----
+    # ---- forward/backward: summed NLL / the step's target count (every rank's), accumulated ----
     run.model.train()
     run.opt.zero_grad(set_to_none=True)
-    loss, n_targets = accumulate_grad(run.model, forwards, run.device)
+    loss, n_targets = accumulate_grad(run.model, forwards, run.device, run.dist)
     # ---- update ----
     grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
+    grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # fsdp2: a DTensor
     lr = run.sched.get_last_lr()[0]
     run.opt.step()
     run.sched.step()
     run.model.eval()
     run.step += 1
-    dt = time.perf_counter() - t0
-    n_tokens = sum(int(f["input_ids"].numel()) for f in forwards)
+    dt = float(run.dist.max(torch.tensor([time.perf_counter() - t0]))[0])                    # slowest rank
+    rows, n_tokens = run.dist.sum(torch.tensor([sum(f["input_ids"].shape[0] for f in forwards),
+                                                sum(int(f["input_ids"].numel()) for f in forwards)])).tolist()
     return {"loss": loss, "grad_norm": float(grad_norm), "lr": lr, "target_tokens": n_targets,
-            "rows": sum(f["input_ids"].shape[0] for f in forwards), "row_tokens": n_tokens,
+            "rows": rows, "row_tokens": n_tokens,
             "epoch": run.stream.position / len(run.stream.examples), "step_time": dt,
             "tokens_per_s": n_tokens / max(dt, 1e-9)}
 
 
-def save_sft(run: SFTRun) -> Path:
-    state = trainer_state(run.opt, run.sched, run.step, run.stream.position)
-    return save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state, keep=run.cfg.keep_checkpoints,
-                           template="chat", lora=run.lora)  # its own chat template; LoRA: merged + adapter/
+def save_sft(run: SFTRun) -> Path | None:
+    """Write a checkpoint (rank 0; under fsdp2 every rank helps gather it first); its path on rank 0."""
+    from r1kit.train.dist import full_state_dict, optimizer_state
+
+    weights, optimizer = full_state_dict(run.model), optimizer_state(run.model, run.opt)   # fsdp2: collectives
+    path = None
+    if run.dist.is_main:
+        state = trainer_state(run.opt, run.sched, run.step, run.stream.position, optimizer=optimizer)
+        path = save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state, keep=run.cfg.keep_checkpoints,
+                               template="chat", lora=run.lora,  # its own chat template; LoRA: merged + adapter/
+                               state_dict=weights)
+    run.dist.barrier()
+    return path
 
 
 def train_sft(cfg: SFTRunConfig, resume: bool = False, progress: bool = True, console=None) -> dict:
@@ -158,18 +175,22 @@ def train_sft(cfg: SFTRunConfig, resume: bool = False, progress: bool = True, co
         KEYS = (("loss", "loss"), ("lr", "lr"), ("epoch", "epoch"))
 
     run, dropped = setup_sft(cfg, resume)
-    logger = MetricsLogger(run.dir, resume_step=run.step)
+    main = run.dist.is_main  # under torchrun rank 0 logs and writes; every rank trains
+    logger = MetricsLogger(run.dir, resume_step=run.step) if main else None
     metrics: dict = {}
-    with SFTProgress(cfg.steps, start=run.step, enabled=progress, console=console, description="sft") as bar:
+    with SFTProgress(cfg.steps, start=run.step, enabled=progress and main, console=console, description="sft") as bar:
         while run.step < cfg.steps:
             metrics = sft_step(run)
-            logger.log(run.step, metrics)
+            if main:
+                logger.log(run.step, metrics)
             bar.update(run.step, metrics)
             # ---- checkpoint ----
             if (cfg.save_every and run.step % cfg.save_every == 0) or run.step == cfg.steps:
                 save_sft(run)
-    logger.close()
-    metrics["plot"] = str(plot_sft(run.dir / "metrics.jsonl", run.dir / "plot.png"))
+    if main:
+        logger.close()
+        metrics["plot"] = str(plot_sft(run.dir / "metrics.jsonl", run.dir / "plot.png"))
+    run.dist.barrier()
     metrics["checkpoint"] = str(latest_checkpoint(run.dir))
     metrics["dropped"] = dropped
     return metrics
