@@ -312,10 +312,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MULTI_PROCESS = ("_cmd_train_grpo", "_cmd_train_sft", "_cmd_pipeline")
+"""The commands torchrun may launch as several processes (r1kit.train.dist); the others run as one."""
+
+
+def _check_launch(args: argparse.Namespace) -> None:
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.fn.__name__ not in MULTI_PROCESS:
+        raise R1kitError("this command runs as one process; launch it without torchrun (several processes: "
+                         "r1kit train grpo, r1kit train sft, r1kit pipeline)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     try:
+        _check_launch(args)
         return args.fn(args, extra)
     except R1kitError as e:
         print(f"error: {e}", file=sys.stderr)

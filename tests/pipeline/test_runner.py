@@ -171,3 +171,23 @@ def test_a_finished_stage_whose_output_is_gone_runs_again(tmp_path, one_thread):
     again = run_pipeline(PipelineConfig(str(tmp_path / "run"), st), progress=False, log=logs.append)
     assert again["base"]["status"] == "ran" and Path(again["base"]["path"]).is_dir()
     assert any("is gone: running it again" in line for line in logs)
+
+
+def test_two_processes_train_together_and_one_process_then_skips(tmp_path):
+    """torchrun -m r1kit pipeline: grpo and sft stages train on both ranks, base_model and generate run on rank 0
+    alone; the records are the single-process ones, so a plain rerun skips every stage."""
+    path = write(tmp_path, stages())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "R1KIT_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "r1kit",
+           "pipeline", str(path), "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("pipeline: [rl] running (grpo)") == 1  # rank 0 alone logs
+    for folder, kind in (("01-base", "base_model"), ("02-rl", "grpo"), ("03-traces", "generate"), ("04-sft", "sft")):
+        assert state(tmp_path, folder)["status"] == "done" and state(tmp_path, folder)["kind"] == kind
+    for folder in ("02-rl", "04-sft"):  # one metrics row per step, written once
+        rows = (tmp_path / "run" / folder / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(r)["step"] for r in rows] == [1, 2]
+    logs: list[str] = []
+    again = run_pipeline(load_pipeline(str(path), []), progress=False, log=logs.append)
+    assert [r["status"] for r in again.values()] == ["skipped"] * 4, logs

@@ -126,3 +126,12 @@ def test_batch_not_dividing_over_ranks_is_one_line(grpo_config, tmp_path):
     assert done.stderr.count(message) == 2 == done.stderr.count("error:"), done.stderr[-2000:]  # once per rank
     assert "r1kit/train" not in done.stderr  # no traceback of ours (torchrun prints its own ChildFailedError)
     assert not (tmp_path / "run").exists()
+
+
+def test_single_process_commands_refuse_torchrun(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "r1kit",
+           "train", "rm", "--config", str(tmp_path / "rm.yaml")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode != 0
+    assert done.stderr.count("error: this command runs as one process; launch it without torchrun") == 2

@@ -24,6 +24,10 @@ and its output with that output's hash. On every run:
 
 A stage that fails stops the pipeline with one line naming the stage, its kind and the cause (exit 2);
 everything finished, and the failed stage's partial output, stays on disk for the next run.
+
+Under torchrun (`torchrun --nproc_per_node N -m r1kit pipeline FILE`) rank 0 keeps the records and the
+logs; grpo and sft stages train on every process (train/dist.py, their `parallel` section), the other
+kinds run on rank 0 while the rest wait.
 """
 
 from __future__ import annotations
@@ -151,12 +155,10 @@ def stage_config(name: str, spec: dict, stage_dir: Path, outputs: dict[str, dict
     return kind, cfg, fingerprint(spec["kind"], raw, refs)
 
 
-def run_stage(name: str, spec: dict, stage_dir: Path, outputs: dict[str, dict], progress: bool = True,
-              log=print) -> dict:
-    """Run, resume or skip one stage (module docstring); returns {"path", "hash", "status", "seconds"}."""
-    from r1kit.config import to_dict
-
-    kind, cfg, fp = stage_config(name, spec, stage_dir, outputs)
+def open_stage(name: str, spec: dict, stage_dir: Path, outputs: dict[str, dict], fp: str, config: dict,
+               log=print) -> dict:
+    """Decide whether a stage is skipped, redone or resumed (module docstring); for one that runs, make its
+    folder and write its "running" record. Returns the skip result (run_stage's) or that record."""
     state = read_state(stage_dir)
     if state and state.get("fingerprint") == fp and state.get("status") == "done" and Path(state["output"]).exists():
         log(f"pipeline: [{name}] done earlier with the same inputs: skipped ({state['output']})")
@@ -176,26 +178,53 @@ def run_stage(name: str, spec: dict, stage_dir: Path, outputs: dict[str, dict], 
     else:
         log(f"pipeline: [{name}] running ({spec['kind']}) in {stage_dir}")
     stage_dir.mkdir(parents=True, exist_ok=True)
-    record = {"name": name, "kind": spec["kind"], "fingerprint": fp, "status": "running",
-              "config": to_dict(cfg), "inputs": {k: v["hash"] for k, v in outputs.items() if k in _refs(spec)},
+    record = {"name": name, "kind": spec["kind"], "fingerprint": fp, "status": "running", "config": config,
+              "inputs": {k: v["hash"] for k, v in outputs.items() if k in _refs(spec)},
               "seconds": (state or {}).get("seconds", 0.0), "runs": (state or {}).get("runs", 0) + 1}
     write_state(stage_dir, record)
+    return record
+
+
+def run_stage(name: str, spec: dict, stage_dir: Path, outputs: dict[str, dict], progress: bool = True,
+              log=print, dist=None) -> dict:
+    """Run, resume or skip one stage (module docstring); returns {"path", "hash", "status", "seconds"}.
+
+    Under torchrun (`dist`) rank 0 decides and keeps the record; a distributed kind (grpo, sft) runs on every
+    rank, any other on rank 0 while the others wait; every rank returns the same result or raises the same error."""
+    from r1kit.config import to_dict
+    from r1kit.train.dist import Dist
+
+    dist = dist or Dist()
+    kind, cfg, fp = stage_config(name, spec, stage_dir, outputs)
+    record = dist.gather(open_stage(name, spec, stage_dir, outputs, fp, to_dict(cfg), log) if dist.is_main
+                         else None)[0]
+    if record["status"] == "skipped":
+        return record
     t0 = time.perf_counter()
+    path, error = None, None
     try:
-        path = kind.run(cfg, stage_dir, progress)
-    except (R1kitError, KeyboardInterrupt) as e:
-        record.update(status="interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=str(e),
-                      seconds=record["seconds"] + time.perf_counter() - t0)
+        if dist.is_main or kind.distributed:
+            path = str(kind.run(cfg, stage_dir, progress and dist.is_main))
+    except R1kitError as e:
+        error = str(e)
+    except KeyboardInterrupt as e:
+        if dist.is_main:
+            write_state(stage_dir, {**record, "status": "interrupted", "error": str(e),
+                                    "seconds": record["seconds"] + time.perf_counter() - t0})
+        raise
+    outcomes = dist.gather((path, error))
+    path, error = outcomes[0][0], next((e for _, e in outcomes if e), None)
+    record["seconds"] += time.perf_counter() - t0
+    if error is not None:
+        if dist.is_main:
+            write_state(stage_dir, {**record, "status": "failed", "error": error})
+        raise R1kitError(f"pipeline: stage {name!r} ({spec['kind']}) failed: {error} (finished stages and this "
+                         f"stage's partial output are kept in {stage_dir.parent}; rerun to resume)")
+    record.update(status="done", output=path, output_hash=file_hash(Path(path)) if dist.is_main else None)
+    record["output_hash"] = dist.gather(record["output_hash"])[0]
+    if dist.is_main:
         write_state(stage_dir, record)
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        raise R1kitError(f"pipeline: stage {name!r} ({spec['kind']}) failed: {e} (finished stages and this "
-                         f"stage's partial output are kept in {stage_dir.parent}; rerun to resume)") from None
-    record.update(status="done", output=str(path), output_hash=file_hash(Path(path)),
-                  seconds=record["seconds"] + time.perf_counter() - t0)
-    record.pop("error", None)
-    write_state(stage_dir, record)
-    return {"path": str(path), "hash": record["output_hash"], "status": "ran", "seconds": record["seconds"]}
+    return {"path": path, "hash": record["output_hash"], "status": "ran", "seconds": record["seconds"]}
 
 
 def _refs(spec: Any) -> set[str]:
@@ -207,19 +236,35 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, log=print) -> dict[
     out/pipeline.yaml (this config) and out/pipeline.json (each stage's status, output and seconds)."""
     from r1kit.config import save_config
 
+    dist = pipeline_dist()
+    log = log if dist.is_main else (lambda *args, **kw: None)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "pipeline.yaml")
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "pipeline.yaml")
     results: dict[str, dict] = {}
     for k, (name, spec) in enumerate(cfg.stages.items(), 1):
         if spec.get("enabled", True) is False:
             log(f"pipeline: [{name}] disabled")
         else:
-            results[name] = run_stage(name, spec, out / f"{k:02d}-{name}", results, progress, log)
-            (out / "pipeline.json").write_text(json.dumps(results, indent=1))
+            results[name] = run_stage(name, spec, out / f"{k:02d}-{name}", results, progress, log, dist)
+            if dist.is_main:
+                (out / "pipeline.json").write_text(json.dumps(results, indent=1))
         if name == cfg.until:
             break
     return results
+
+
+def pipeline_dist():
+    """Under torchrun: the process group, started here (NCCL when a GPU is present, else gloo) and shared
+    with the training stages; otherwise Dist() -- one process, no collectives."""
+    import torch
+
+    from r1kit.train.dist import init_dist, launched, process_dist
+
+    if launched():
+        init_dist("ddp", "cuda" if torch.cuda.is_available() else "cpu")
+    return process_dist()
 
 
 def load_pipeline(path: str, overrides: list[str]) -> PipelineConfig:

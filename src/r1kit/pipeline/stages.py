@@ -12,6 +12,8 @@ A stage's folder is its run directory, so what a stage writes is what the comman
 (config.yaml, metrics.jsonl, checkpoints/, samples.jsonl, ...). Resuming an interrupted stage is the
 command's own resume: trainers continue from their latest checkpoint, `generate` samples only what
 samples.jsonl lacks. Config classes load lazily, so `r1kit pipeline` imports only the kinds it runs.
+Under torchrun grpo and sft stages run on every process (multi-process training, train/dist.py); the
+other kinds run on rank 0 while the other processes wait.
 """
 
 from __future__ import annotations
@@ -33,19 +35,25 @@ class StageKind:
     """The config key the pipeline sets to the stage's folder (None: the kind writes under it itself)."""
     run: Callable[[object, Path, bool], Path]
     """run(cfg, stage_dir, progress) -> the output path; resumes what the folder holds."""
+    distributed: bool = False
+    """Under torchrun every process runs the stage (train.dist); otherwise rank 0 alone runs it, the others wait."""
 
     def config_class(self) -> type:
         module, name = self.config.split(":")
         return getattr(importlib.import_module(module), name)
 
 
-def _trainer(module: str, fn: str) -> Callable[[object, Path, bool], Path]:
+def _trainer(module: str, fn: str, distributed: bool = False) -> Callable[[object, Path, bool], Path]:
+    """A trainer stage; `distributed`: under torchrun every rank runs it (else rank 0 alone does)."""
     def run(cfg, stage_dir: Path, progress: bool) -> Path:
         from r1kit.train.checkpoint import latest_checkpoint
+        from r1kit.train.dist import Dist, process_dist
 
+        dist = process_dist() if distributed else Dist()
         resume = latest_checkpoint(stage_dir) is not None
-        if not resume:  # killed before its first checkpoint: nothing to resume, start the stage afresh
+        if not resume and dist.is_main:  # killed before its first checkpoint: nothing to resume, start afresh
             clear_stage_dir(stage_dir)
+        dist.barrier()
         metrics = getattr(importlib.import_module(module), fn)(cfg, resume=resume, progress=progress)
         return Path(metrics["checkpoint"])
     return run
@@ -72,8 +80,10 @@ def _base_model(cfg, stage_dir: Path, progress: bool) -> Path:
 
 KINDS: dict[str, StageKind] = {
     "base_model": StageKind("r1kit.pipeline.base_model:BaseModelConfig", None, _base_model),
-    "grpo": StageKind("r1kit.train.config:GRPORunConfig", "out_dir", _trainer("r1kit.train.grpo", "train_grpo")),
-    "sft": StageKind("r1kit.train.sft_config:SFTRunConfig", "out_dir", _trainer("r1kit.train.sft_run", "train_sft")),
+    "grpo": StageKind("r1kit.train.config:GRPORunConfig", "out_dir", _trainer("r1kit.train.grpo", "train_grpo", True),
+                      distributed=True),
+    "sft": StageKind("r1kit.train.sft_config:SFTRunConfig", "out_dir", _trainer("r1kit.train.sft_run", "train_sft", True),
+                     distributed=True),
     "rm": StageKind("r1kit.train.rm_config:RMRunConfig", "out_dir", _trainer("r1kit.train.rm", "train_rm")),
     "onpolicy": StageKind("r1kit.train.onpolicy_config:OnPolicyRunConfig", "out_dir",
                           _trainer("r1kit.train.onpolicy", "train_onpolicy")),

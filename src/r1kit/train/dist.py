@@ -30,6 +30,7 @@ import atexit
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 
@@ -37,6 +38,9 @@ from r1kit.errors import R1kitError
 
 STRATEGIES = ("ddp", "fsdp2")
 BUCKET_ELEMENTS = 1 << 24  # gradients all-reduced per flat bucket of at most this many elements
+WAIT = timedelta(hours=12)
+"""How long a collective waits for the slowest rank: the other ranks wait while rank 0 alone evaluates,
+writes a checkpoint or runs a pipeline stage of one process (a base model, traces)."""
 
 
 @dataclass
@@ -128,9 +132,18 @@ def init_dist(strategy: str, device: str) -> tuple[Dist, str]:
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     if not torch.distributed.is_initialized():  # one group for the process's life (pipeline stages reuse it)
-        torch.distributed.init_process_group("nccl" if gpu else "gloo")
+        torch.distributed.init_process_group("nccl" if gpu else "gloo", timeout=WAIT)
         atexit.register(_close)
     return Dist(rank, world, local, strategy), device
+
+
+def process_dist() -> Dist:
+    """This process's rank and world for collectives between stages (the pipeline), from the running process
+    group; Dist() when there is none. Its strategy says nothing about how a model is spread."""
+    if not torch.distributed.is_initialized():
+        return Dist()
+    return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size(),
+                int(os.environ.get("LOCAL_RANK", 0)), "ddp")
 
 
 def _close() -> None:
