@@ -26,27 +26,10 @@ from r1kit.train.checkpoint import (latest_checkpoint, load_policy, load_ref_wei
                                    run_start, save_checkpoint, trainer_state)
 from r1kit.train.config import GRPORunConfig
 from r1kit.train.dist import Dist
-from r1kit.train.forward import completion_logprobs, logp_agreement
-from r1kit.train.metrics import MetricsLogger, plot_run
+from r1kit.train.forward import logp_agreement
+from r1kit.train.metrics import MetricsLogger, plot_run, step_metrics
 from r1kit.train.optim import optimizer_for
-
-
-@dataclass
-class Batch:
-    """One rollout batch on the training device. B = P * G rows, each prompt's G rows contiguous."""
-    prompt_ids: torch.Tensor        # (B, Lp)
-    prompt_mask: torch.Tensor       # (B, Lp)
-    completion_ids: torch.Tensor    # (B, Lc)
-    completion_mask: torch.Tensor   # (B, Lc)
-    old_logp: torch.Tensor          # (B, Lc)
-    advantages: torch.Tensor        # (B,), or (B, Lc) per token (on-policy distillation)
-    ref_logp: torch.Tensor | None   # (B, Lc)
-    sampler_logp: torch.Tensor | None = None  # (B, Lc) the sampler's logp when old_logp was recomputed
-    is_weights: torch.Tensor | None = None    # (B, Lc) TIS weights pi_old / pi_sampler (grpo.tis_cap > 0)
-
-    def rows(self, idx: torch.Tensor) -> "Batch":
-        pick = lambda t: None if t is None else t[idx]
-        return Batch(*(pick(getattr(self, f)) for f in self.__dataclass_fields__))
+from r1kit.train.update import Batch, accumulate_update, teacher_forced_logp
 
 
 class PromptStream:
@@ -66,55 +49,6 @@ class PromptStream:
             out.append(self.examples[self._order[i]])
             self.position += 1
         return out
-
-
-def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, dist: Dist | None = None
-                      ) -> dict[str, float]:
-    """One optimizer step on `batch`, accumulating gradients over micro-batches of optim.micro_batch_size rows.
-
-    loss_of(mb, idx, logp) -> (loss, diag) is the micro-batch's loss (idx: its rows in `batch`; logp: (b, Lc)
-    with grad at rollout.temperature). Each micro-batch's loss is weighted by its share of the step's
-    normaliser, completion tokens when `by_tokens`, else sequences, so accumulation gives exactly the
-    full-batch loss. Under torchrun (`dist`, r1kit.train.dist) `batch` is this rank's block: the normaliser
-    counts every rank's rows, gradients are averaged over ranks (loss x world_size), so the step equals one
-    process's on the global batch; an fsdp2 rank short of micro-batches runs zero-weight ones (forwards are
-    collectives). Returns the share-weighted diagnostics summed over ranks, plus entropy, loss and grad_norm.
-    """
-    from r1kit.train.dist import sync_grads
-
-    dist = dist or Dist()
-    B = batch.completion_ids.shape[0]
-    micro = cfg.optim.micro_batch_size or max(B, 1)
-    counts = torch.tensor([float(batch.completion_mask.sum()), float(B)], dtype=torch.float64,
-                          device=batch.completion_mask.device)
-    total_tokens, total_rows = dist.sum(counts).clamp(min=1).tolist()                   # over all ranks
-    n_micro = -(-B // micro)
-    n_micro = dist.max_int(n_micro) if dist.sharded else n_micro
-    stats: dict[str, float] = {}
-    opt.zero_grad(set_to_none=True)
-    for k in range(n_micro):
-        start = min(k * micro, max(B - 1, 0) // micro * micro)  # past this rank's rows: its last micro-batch again
-        idx = torch.arange(start, min(start + micro, B))
-        mb = batch.rows(idx)
-        logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
-                                            mb.completion_mask, cfg.rollout.temperature, with_entropy=True)
-        loss, diag = loss_of(mb, idx, logp)
-        share = float(mb.completion_mask.sum()) / total_tokens if by_tokens else mb.completion_mask.shape[0] / total_rows
-        share *= float(k * micro < B)  # a padding micro-batch weighs nothing
-        (loss * (share * dist.loss_scale)).backward()
-        m = mb.completion_mask.float()
-        diag["entropy"] = float((entropy * m).sum() / m.sum().clamp(min=1))
-        diag["loss"] = loss.item()
-        for name, v in diag.items():
-            stats[name] = stats.get(name, 0.0) + float(v) * share
-    sync_grads(model, dist)
-    if dist.active:  # the shares are global: the ranks' weighted diagnostics add up to the global ones
-        parts = dist.gather(stats)
-        stats = {name: sum(p.get(name, 0.0) for p in parts) for name in {n for p in parts for n in p}}
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-    stats["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
-    opt.step()
-    return stats
 
 
 def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt, dist: Dist | None = None) -> dict[str, float]:
@@ -153,59 +87,6 @@ def make_batch(rollout, rewards: torch.Tensor, cfg: GRPORunConfig, device: str, 
             return None, flat
         batch = batch.rows(keep)
     return batch, flat
-
-
-@torch.no_grad()
-def teacher_forced_logp(model, batch: Batch, cfg: GRPORunConfig) -> torch.Tensor:
-    """logp of the batch's completions under `model` (reference or the pre-update policy)."""
-    micro = cfg.optim.micro_batch_size or batch.completion_ids.shape[0]
-    parts = []
-    for start in range(0, batch.completion_ids.shape[0], micro):
-        mb = batch.rows(torch.arange(start, min(start + micro, batch.completion_ids.shape[0])))
-        logp, _ = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
-                                      mb.completion_mask, cfg.rollout.temperature)
-        parts.append(logp)
-    if not parts:  # a rank whose groups dynamic sampling all dropped
-        return torch.zeros(batch.completion_mask.shape, device=batch.completion_mask.device)
-    return torch.cat(parts) * batch.completion_mask                                       # (B, Lc)
-
-
-def rollout_metrics(lengths: torch.Tensor, finish_reasons: list[str], texts: list[str], components: dict,
-                    totals: torch.Tensor, flat: torch.Tensor, think_open: bool = False) -> dict[str, float]:
-    """Reward, length and shape statistics of a step's completions. lengths, totals: (B,); flat: (P,)."""
-    from r1kit.rollout.evaluate import reasoning_share
-
-    out = {"reward/total_mean": totals.mean().item(), "reward/total_std": totals.std(correction=0).item()}
-    for name, values in components.items():
-        v = torch.tensor([x for x in values if x is not None] or [0.0])
-        out[f"reward/{name}_mean"], out[f"reward/{name}_std"] = v.mean().item(), v.std(correction=0).item()
-        out[f"reward/{name}_skipped"] = sum(x is None for x in values) / max(len(values), 1)
-    out["response_length/mean"] = lengths.mean().item()
-    out["response_length/max"] = lengths.max().item()
-    out["truncated_frac"] = sum(r == "length" for r in finish_reasons) / len(finish_reasons)
-    out["zero_spread_frac"] = flat.float().mean().item()
-    out["reasoning_frac"] = reasoning_share(texts, think_open)
-    return out
-
-
-def step_metrics(dist: Dist, rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor,
-                 think_open: bool, stats: dict[str, float]) -> dict[str, float]:
-    """The step's rollout_metrics and update statistics over every rank: the rollouts' rows gathered and
-    measured together; `stats` averaged over ranks, or their max for keys ending in "max" (the update's own
-    are already global, hence equal on every rank)."""
-    local = (rollout.completion_mask.sum(1).float().cpu(), list(rollout.finish_reasons), list(rollout.texts),
-             components, totals.cpu(), flat.cpu(), stats)
-    if not dist.active:
-        return {**rollout_metrics(*local[:6], think_open), **stats}
-    parts = dist.gather(local)
-    joined = (torch.cat([p[0] for p in parts]), sum((p[1] for p in parts), []), sum((p[2] for p in parts), []),
-              {k: sum((p[3][k] for p in parts), []) for k in components}, torch.cat([p[4] for p in parts]),
-              torch.cat([p[5] for p in parts]))
-    reduced = {}
-    for key in {k for p in parts for k in p[6]}:
-        values = [p[6][key] for p in parts if key in p[6]]
-        reduced[key] = max(values) if key.endswith("max") else sum(values) / len(values)
-    return {**rollout_metrics(*joined, think_open), **reduced}
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Per-step metrics: JSONL (one object per step) and TensorBoard, plus the run's PNG plot.
+"""Per-step metrics: JSONL (one object per step) and TensorBoard, plus the run's PNG plot; and what GRPO
+measures of a step's rollout (rollout_metrics, over every rank: step_metrics).
 
 On resume the JSONL is cut back to the checkpoint's step and TensorBoard purges later events,
 so a resumed run's logs read as if it had never stopped.
@@ -8,6 +9,10 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
+import torch
+
+from r1kit.train.dist import Dist
 
 
 class MetricsLogger:
@@ -81,3 +86,41 @@ def plot_run(metrics_path: Path, out_png: Path, accuracy_key: str = "reward/accu
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
     return Path(out_png)
+
+
+def rollout_metrics(lengths: torch.Tensor, finish_reasons: list[str], texts: list[str], components: dict,
+                    totals: torch.Tensor, flat: torch.Tensor, think_open: bool = False) -> dict[str, float]:
+    """Reward, length and shape statistics of a step's completions. lengths, totals: (B,); flat: (P,)."""
+    from r1kit.rollout.evaluate import reasoning_share
+
+    out = {"reward/total_mean": totals.mean().item(), "reward/total_std": totals.std(correction=0).item()}
+    for name, values in components.items():
+        v = torch.tensor([x for x in values if x is not None] or [0.0])
+        out[f"reward/{name}_mean"], out[f"reward/{name}_std"] = v.mean().item(), v.std(correction=0).item()
+        out[f"reward/{name}_skipped"] = sum(x is None for x in values) / max(len(values), 1)
+    out["response_length/mean"] = lengths.mean().item()
+    out["response_length/max"] = lengths.max().item()
+    out["truncated_frac"] = sum(r == "length" for r in finish_reasons) / len(finish_reasons)
+    out["zero_spread_frac"] = flat.float().mean().item()
+    out["reasoning_frac"] = reasoning_share(texts, think_open)
+    return out
+
+
+def step_metrics(dist: Dist, rollout, components: dict, totals: torch.Tensor, flat: torch.Tensor,
+                 think_open: bool, stats: dict[str, float]) -> dict[str, float]:
+    """The step's rollout_metrics and update statistics over every rank: the rollouts' rows gathered and
+    measured together; `stats` averaged over ranks, or their max for keys ending in "max" (the update's own
+    are already global, hence equal on every rank)."""
+    local = (rollout.completion_mask.sum(1).float().cpu(), list(rollout.finish_reasons), list(rollout.texts),
+             components, totals.cpu(), flat.cpu(), stats)
+    if not dist.active:
+        return {**rollout_metrics(*local[:6], think_open), **stats}
+    parts = dist.gather(local)
+    joined = (torch.cat([p[0] for p in parts]), sum((p[1] for p in parts), []), sum((p[2] for p in parts), []),
+              {k: sum((p[3][k] for p in parts), []) for k in components}, torch.cat([p[4] for p in parts]),
+              torch.cat([p[5] for p in parts]))
+    reduced = {}
+    for key in {k for p in parts for k in p[6]}:
+        values = [p[6][key] for p in parts if key in p[6]]
+        reduced[key] = max(values) if key.endswith("max") else sum(values) / len(values)
+    return {**rollout_metrics(*joined, think_open), **reduced}

@@ -26,11 +26,11 @@ from r1kit.config import save_config
 from r1kit.errors import R1kitError
 from r1kit.train.checkpoint import latest_checkpoint, restore_trainer_state, run_start, save_checkpoint, trainer_state
 from r1kit.train.forward import logp_agreement
-from r1kit.train.grpo import (Batch, PromptStream, accumulate_update, eval_metrics, evaluate_policy, sample_rollout,
-                              teacher_forced_logp)
+from r1kit.train.grpo import PromptStream, eval_metrics, evaluate_policy, sample_rollout
 from r1kit.train.metrics import MetricsLogger, plot_run
 from r1kit.train.onpolicy_config import OnPolicyRunConfig
 from r1kit.train.optim import optimizer_for
+from r1kit.train.update import Batch, accumulate_update, teacher_forced_logp
 
 
 @dataclass

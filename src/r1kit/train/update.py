@@ -1,0 +1,93 @@
+"""The policy update GRPO and on-policy distillation share: a rollout batch, teacher-forced logprobs of its
+completions, and one optimizer step accumulated over micro-batches (exact across micro-batch sizes and,
+under torchrun, across processes: r1kit.train.dist)."""
+
+from dataclasses import dataclass
+
+import torch
+
+from r1kit.train.dist import Dist
+from r1kit.train.forward import completion_logprobs
+
+
+@dataclass
+class Batch:
+    """One rollout batch on the training device. B = P * G rows, each prompt's G rows contiguous."""
+    prompt_ids: torch.Tensor        # (B, Lp)
+    prompt_mask: torch.Tensor       # (B, Lp)
+    completion_ids: torch.Tensor    # (B, Lc)
+    completion_mask: torch.Tensor   # (B, Lc)
+    old_logp: torch.Tensor          # (B, Lc)
+    advantages: torch.Tensor        # (B,), or (B, Lc) per token (on-policy distillation)
+    ref_logp: torch.Tensor | None   # (B, Lc)
+    sampler_logp: torch.Tensor | None = None  # (B, Lc) the sampler's logp when old_logp was recomputed
+    is_weights: torch.Tensor | None = None    # (B, Lc) TIS weights pi_old / pi_sampler (grpo.tis_cap > 0)
+
+    def rows(self, idx: torch.Tensor) -> "Batch":
+        pick = lambda t: None if t is None else t[idx]
+        return Batch(*(pick(getattr(self, f)) for f in self.__dataclass_fields__))
+
+
+def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, dist: Dist | None = None
+                      ) -> dict[str, float]:
+    """One optimizer step on `batch`, accumulating gradients over micro-batches of optim.micro_batch_size rows.
+
+    loss_of(mb, idx, logp) -> (loss, diag) is the micro-batch's loss (idx: its rows in `batch`; logp: (b, Lc)
+    with grad at rollout.temperature). Each micro-batch's loss is weighted by its share of the step's
+    normaliser, completion tokens when `by_tokens`, else sequences, so accumulation gives exactly the
+    full-batch loss. Under torchrun (`dist`, r1kit.train.dist) `batch` is this rank's block: the normaliser
+    counts every rank's rows, gradients are averaged over ranks (loss x world_size), so the step equals one
+    process's on the global batch; an fsdp2 rank short of micro-batches runs zero-weight ones (forwards are
+    collectives). Returns the share-weighted diagnostics summed over ranks, plus entropy, loss and grad_norm.
+    """
+    from r1kit.train.dist import sync_grads
+
+    dist = dist or Dist()
+    B = batch.completion_ids.shape[0]
+    micro = cfg.optim.micro_batch_size or max(B, 1)
+    counts = torch.tensor([float(batch.completion_mask.sum()), float(B)], dtype=torch.float64,
+                          device=batch.completion_mask.device)
+    total_tokens, total_rows = dist.sum(counts).clamp(min=1).tolist()                   # over all ranks
+    n_micro = -(-B // micro)
+    n_micro = dist.max_int(n_micro) if dist.sharded else n_micro
+    stats: dict[str, float] = {}
+    opt.zero_grad(set_to_none=True)
+    for k in range(n_micro):
+        start = min(k * micro, max(B - 1, 0) // micro * micro)  # past this rank's rows: its last micro-batch again
+        idx = torch.arange(start, min(start + micro, B))
+        mb = batch.rows(idx)
+        logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
+                                            mb.completion_mask, cfg.rollout.temperature, with_entropy=True)
+        loss, diag = loss_of(mb, idx, logp)
+        share = float(mb.completion_mask.sum()) / total_tokens if by_tokens else mb.completion_mask.shape[0] / total_rows
+        share *= float(k * micro < B)  # a padding micro-batch weighs nothing
+        (loss * (share * dist.loss_scale)).backward()
+        m = mb.completion_mask.float()
+        diag["entropy"] = float((entropy * m).sum() / m.sum().clamp(min=1))
+        diag["loss"] = loss.item()
+        for name, v in diag.items():
+            stats[name] = stats.get(name, 0.0) + float(v) * share
+    sync_grads(model, dist)
+    if dist.active:  # the shares are global: the ranks' weighted diagnostics add up to the global ones
+        parts = dist.gather(stats)
+        stats = {name: sum(p.get(name, 0.0) for p in parts) for name in {n for p in parts for n in p}}
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+    stats["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+    opt.step()
+    return stats
+
+
+@torch.no_grad()
+def teacher_forced_logp(model, batch: Batch, cfg) -> torch.Tensor:
+    """logp (B, Lc) of the batch's completions under `model` (reference or the pre-update policy), 0 where
+    masked, in micro-batches of cfg.optim.micro_batch_size rows at cfg.rollout.temperature."""
+    micro = cfg.optim.micro_batch_size or max(batch.completion_ids.shape[0], 1)
+    parts = []
+    for start in range(0, batch.completion_ids.shape[0], micro):
+        mb = batch.rows(torch.arange(start, min(start + micro, batch.completion_ids.shape[0])))
+        logp, _ = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
+                                      mb.completion_mask, cfg.rollout.temperature)
+        parts.append(logp)
+    if not parts:  # a rank whose groups dynamic sampling all dropped
+        return torch.zeros(batch.completion_mask.shape, device=batch.completion_mask.device)
+    return torch.cat(parts) * batch.completion_mask                                       # (B, Lc)
