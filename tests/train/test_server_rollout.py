@@ -38,9 +38,9 @@ def spy_steps(monkeypatch, batcher, after=None) -> list[int]:
     """Record the server's weight_version as each GRPO step starts; `after(step)` runs once a step is done."""
     versions, step = [], grpo_mod.grpo_step
 
-    def wrapped(run, engine):
+    def wrapped(run, engine, ahead=None):
         versions.append(batcher.weight_version)
-        out = step(run, engine)
+        out = step(run, engine, ahead)
         if after:
             after(run.step)
         return out
@@ -114,3 +114,39 @@ def test_bad_config_is_one_line(tiny_model_dir, tmp_path, key, value, message):
         small_config(tiny_model_dir, tmp_path, **{key: value})
     with pytest.raises(R1kitError, match="needs rollout.server_url"):
         small_config(tiny_model_dir, tmp_path, **{"rollout.backend": "server"})
+
+
+def test_one_step_off_policy_samples_ahead_exactly_one_step_stale(tiny_model_dir, tmp_path, monkeypatch, threads1):
+    """rollout.max_staleness=1: step s+1's batch is sampled while step s trains, from the weights of step s
+    (the server's version when the request goes out), and is complete before the next reload; a checkpoint
+    records the stream position before the batch in flight."""
+    from r1kit.rollout.remote import ServerEngine
+    from r1kit.train.checkpoint import load_trainer_state
+
+    with served_tiny(tiny_model_dir) as (url, batcher, _):
+        seen, generate = [], ServerEngine.generate
+
+        def spy(self, prompts, params):
+            seen.append(batcher.weight_version)
+            return generate(self, prompts, params)
+
+        monkeypatch.setattr(ServerEngine, "generate", spy)
+        cfg = server_config(tiny_model_dir, tmp_path / "run", url, **{"steps": 3, "save_every": 1,
+                                                                      "rollout.max_staleness": 1})
+        grpo_mod.train_grpo(cfg, progress=False)
+        assert batcher.weight_version == 3
+    assert seen == [0, 0, 1, 3]  # step 0 now; step 1 during step 0; step 2 during step 1; the final eval
+    rows = rows_of(tmp_path / "run")
+    assert [r["rollout/staleness"] for r in rows] == [0, 1, 1]
+    assert all(r["logp_gap/max"] > 1e-3 for r in rows[1:])  # the sampler's weights really are older
+    P = cfg.rollout.prompts_per_step
+    positions = [load_trainer_state(tmp_path / "run" / "checkpoints" / f"step-{s:06d}")["data_position"]
+                 for s in (2, 3)]
+    assert positions == [2 * P, 3 * P]  # not counting the batch in flight at step 2
+
+
+def test_max_staleness_needs_a_server_synced_every_step(tiny_model_dir, tmp_path):
+    with pytest.raises(R1kitError, match="rollout.max_staleness=1 needs rollout.backend=server"):
+        small_config(tiny_model_dir, tmp_path, **{"rollout.max_staleness": 1})
+    with pytest.raises(R1kitError, match="rollout.max_staleness must be 0 or 1"):
+        small_config(tiny_model_dir, tmp_path, **{"rollout.max_staleness": 2})

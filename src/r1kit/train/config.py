@@ -70,6 +70,24 @@ class RolloutConfig:
     """Bearer token for the server; empty = none."""
     sync_every: int = 1
     """The server loads the policy's weights every N optimizer steps (1 = after every step: on-policy)."""
+    max_staleness: int = 0
+    """0: each step samples from the current policy. 1 (backend server, sync_every 1): one-step off-policy --
+    the server samples step s+1's batch while step s trains, so every batch comes from the weights one step
+    before the ones it trains (old_logp recomputed by the trainer; grpo.tis_cap corrects for the gap)."""
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("engine", "server"):
+            raise R1kitError(f"rollout.backend must be engine or server, got {self.backend!r}")
+        if self.backend == "server" and not self.server_url.startswith(("http://", "https://")):
+            raise R1kitError(f"rollout.backend=server needs rollout.server_url (http://host:port), got {self.server_url!r}")
+        if self.server_kind not in ("sglang", "vllm"):
+            raise R1kitError(f"rollout.server_kind must be sglang or vllm, got {self.server_kind!r}")
+        if self.sync_every < 1:
+            raise R1kitError(f"rollout.sync_every must be >= 1, got {self.sync_every}")
+        if self.max_staleness not in (0, 1):
+            raise R1kitError(f"rollout.max_staleness must be 0 or 1, got {self.max_staleness}")
+        if self.max_staleness and (self.backend != "server" or self.sync_every != 1):
+            raise R1kitError("rollout.max_staleness=1 needs rollout.backend=server and rollout.sync_every=1")
 
 
 @dataclass
@@ -103,6 +121,14 @@ class GRPOConfig:
     """token: one ratio per token; sequence: the product over the sequence, one weight per row."""
     tis_mode: str = "truncate"
     """truncate: w = min(ratio, C); mask: w = 1[ratio <= C]."""
+
+    def __post_init__(self) -> None:
+        if not self.tis_cap >= 0:
+            raise R1kitError(f"grpo.tis_cap must be >= 0 (0 = off), got {self.tis_cap}")
+        if self.tis_level not in ("token", "sequence"):
+            raise R1kitError(f"grpo.tis_level must be token or sequence, got {self.tis_level!r}")
+        if self.tis_mode not in ("truncate", "mask"):
+            raise R1kitError(f"grpo.tis_mode must be truncate or mask, got {self.tis_mode!r}")
 
 
 @dataclass
@@ -193,18 +219,3 @@ class GRPORunConfig:
             raise R1kitError(f"optim.schedule must be constant, linear or cosine, got {self.optim.schedule!r}")
         if self.rollout.temperature <= 0:
             raise R1kitError("rollout.temperature must be > 0 for GRPO sampling")
-        r, g = self.rollout, self.grpo
-        if r.backend not in ("engine", "server"):
-            raise R1kitError(f"rollout.backend must be engine or server, got {r.backend!r}")
-        if r.backend == "server" and not r.server_url.startswith(("http://", "https://")):
-            raise R1kitError(f"rollout.backend=server needs rollout.server_url (http://host:port), got {r.server_url!r}")
-        if r.server_kind not in ("sglang", "vllm"):
-            raise R1kitError(f"rollout.server_kind must be sglang or vllm, got {r.server_kind!r}")
-        if r.sync_every < 1:
-            raise R1kitError(f"rollout.sync_every must be >= 1, got {r.sync_every}")
-        if not g.tis_cap >= 0:
-            raise R1kitError(f"grpo.tis_cap must be >= 0 (0 = off), got {g.tis_cap}")
-        if g.tis_level not in ("token", "sequence"):
-            raise R1kitError(f"grpo.tis_level must be token or sequence, got {g.tis_level!r}")
-        if g.tis_mode not in ("truncate", "mask"):
-            raise R1kitError(f"grpo.tis_mode must be truncate or mask, got {g.tis_mode!r}")

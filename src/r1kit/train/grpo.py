@@ -14,6 +14,7 @@ r1kit.rollout.evaluate, which `r1kit eval` also runs: a checkpoint evaluated the
 settings gets the same samples and the same number. train/ never imports eval/ (they are siblings).
 """
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -156,15 +157,16 @@ def setup_run(cfg: GRPORunConfig, resume: bool = False) -> Run:
     return run
 
 
-def save(run: Run) -> Path | None:
+def save(run: Run, in_flight: int = 0) -> Path | None:
     """Write a checkpoint (rank 0 only; under fsdp2 every rank helps gather the full weights and optimizer
-    state first). Returns its path on rank 0, None on the others, once it is complete."""
+    state first). Returns its path on rank 0, None on the others, once it is complete. in_flight: examples
+    already taken from the stream for a batch being sampled ahead (RolloutAhead): a resume takes them again."""
     from r1kit.train.dist import full_state_dict, optimizer_state
 
     weights, optimizer = full_state_dict(run.model), optimizer_state(run.model, run.opt)   # fsdp2: collectives
     path = None
     if run.dist.is_main:
-        state = trainer_state(run.opt, run.sched, run.step, run.train.position, optimizer=optimizer)
+        state = trainer_state(run.opt, run.sched, run.step, run.train.position - in_flight, optimizer=optimizer)
         reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
         path = save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state,
                                ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints,
@@ -175,34 +177,43 @@ def save(run: Run) -> Path | None:
     return path
 
 
-def sample_rollout(run, engine) -> tuple[list, list[str], object]:
-    """The next rollout.prompts_per_step problems of the run's stream in data.template, G = rollout.group_size
-    samples each from `engine`, seeded seed * 1000003 + step * W + rank: (examples, prompts, rollout).
-    Under torchrun (W processes) every rank advances the stream alike and samples its own block of the
-    problems (r1kit.train.dist.Dist.block), with its own seed; fsdp2 samples on gathered weights."""
+def rollout_request(run, step: int) -> tuple[list, list[str], object]:
+    """What step `step` samples: the next rollout.prompts_per_step problems of the run's stream (taken from it),
+    in data.template, G = rollout.group_size samples each, seeded seed * 1000003 + step * W + rank:
+    (examples, prompts, SamplingParams). Under torchrun (W processes) every rank advances the stream alike
+    and samples its own block of the problems (r1kit.train.dist.Dist.block), with its own seed."""
     from r1kit.data.templates import render_prompt
     from r1kit.rollout import SamplingParams
-    from r1kit.train.dist import gathered_params
 
     cfg, dist = run.cfg, getattr(run, "dist", None) or Dist()
     examples = dist.block(run.train.take(cfg.rollout.prompts_per_step), "rollout.prompts_per_step")
     prompts = [render_prompt(ex.problem, cfg.data.template, run.tokenizer) for ex in examples]
     params = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
                             top_p=cfg.rollout.top_p, n=cfg.rollout.group_size, stop=tuple(cfg.rollout.stop),
-                            seed=cfg.seed * 1_000_003 + run.step * dist.world_size + dist.rank)
+                            seed=cfg.seed * 1_000_003 + step * dist.world_size + dist.rank)
+    return examples, prompts, params
+
+
+def sample_rollout(run, engine) -> tuple[list, list[str], object]:
+    """This step's rollout_request sampled from `engine` now (fsdp2: on gathered weights): (examples, prompts,
+    rollout)."""
+    from r1kit.train.dist import gathered_params
+
+    examples, prompts, params = rollout_request(run, run.step)
     with gathered_params(run.model):
         return examples, prompts, engine.generate(prompts, params)
 
 
-def grpo_step(run: Run, engine) -> dict[str, float]:
-    """One GRPO step. Returns the step's metrics."""
+def grpo_step(run: Run, engine, ahead=None) -> dict[str, float]:
+    """One GRPO step. Returns the step's metrics. ahead: a server_rollout.RolloutAhead (rollout.max_staleness
+    = 1), which hands over the batch it sampled during the previous step and starts the next one."""
     from r1kit.data.templates import opens_think
     from r1kit.rewards import RewardContext, compute_rewards
 
     cfg, G = run.cfg, run.cfg.rollout.group_size
     t0 = time.perf_counter()
     # ---- rollout: P prompts x G samples from the current policy ----
-    examples, prompts, rollout = sample_rollout(run, engine)
+    examples, prompts, rollout = ahead.sample(run) if ahead else sample_rollout(run, engine)
     t_rollout = time.perf_counter() - t0
     # ---- rewards: rule-based, per component, weighted ----
     group_examples = [ex for ex in examples for _ in range(G)]
@@ -295,11 +306,12 @@ def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, 
     baseline: an EvalResult of the starting model by the same eval settings, logged as the step-0
     point instead of evaluating again. The final evaluation is returned as metrics["eval_result"].
     """
-    from r1kit.train.server_rollout import open_rollout_engine, sync_policy
     from r1kit.progress import StepProgress
+    from r1kit.train.server_rollout import RolloutAhead, open_rollout_engine, sync_policy
 
     run = setup_run(cfg, resume)
     engine = open_rollout_engine(run)
+    ahead = RolloutAhead(engine) if cfg.rollout.max_staleness else None  # one-step off-policy sampling
     main = run.dist.is_main  # under torchrun rank 0 logs, evaluates and writes; every rank trains
     logger = MetricsLogger(run.dir, resume_step=run.step) if main else None
     metrics: dict = {}
@@ -308,9 +320,13 @@ def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, 
         if main:
             logger.log(0, eval_metrics(start))
     final_eval = None
-    with StepProgress(cfg.steps, start=run.step, enabled=progress and main, console=console) as bar:
+    with StepProgress(cfg.steps, start=run.step, enabled=progress and main, console=console) as bar, \
+            contextlib.closing(ahead) if ahead else contextlib.nullcontext():
         while run.step < cfg.steps:
-            metrics = grpo_step(run, engine)
+            metrics = grpo_step(run, engine, ahead)
+            if ahead:  # the next batch, sampled during this step, is complete before the server's weights change
+                ahead.settle()
+                metrics["rollout/staleness"] = ahead.staleness
             sync_policy(run, engine)  # server backend: the server loads the updated policy before any rollout
             # ---- evaluate on held-out problems every N steps, and at the end ----
             if (cfg.eval.every and run.step % cfg.eval.every == 0) or run.step == cfg.steps:
@@ -321,7 +337,7 @@ def train_grpo(cfg: GRPORunConfig, resume: bool = False, progress: bool = True, 
             bar.update(run.step, metrics)
             # ---- checkpoint ----
             if (cfg.save_every and run.step % cfg.save_every == 0) or run.step == cfg.steps:
-                save(run)
+                save(run, in_flight=ahead.taken if ahead else 0)
     if main:
         logger.close()
         metrics["plot"] = str(plot_run(run.dir / "metrics.jsonl", run.dir / "plot.png"))

@@ -75,3 +75,47 @@ def push_weights(run, engine) -> Path:
         raise R1kitError(f"weight sync after step {run.step} failed; stopping rather than sampling from stale "
                          f"weights: {errors[0]}")
     return folder
+
+
+class RolloutAhead:
+    """One-step off-policy sampling (rollout.max_staleness = 1): while step s trains, the server samples step
+    s+1's batch from the weights it holds, those of step s; the loop then waits for that batch (`settle`)
+    before the server loads step s+1's weights, so no batch mixes weights and each is exactly one step stale.
+
+        ahead = RolloutAhead(engine)
+        grpo_step(run, engine, ahead)      # takes the batch sampled during the previous step, starts the next
+        ahead.settle(); sync_policy(run, engine)
+
+    The examples of the batch in flight are already taken from the run's stream: `taken` says how many, and a
+    checkpoint records the position before them (so a resumed run samples them again, from its weights)."""
+
+    def __init__(self, engine):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.engine, self.pool, self.pending, self.taken = engine, ThreadPoolExecutor(1), None, 0
+        self.staleness = 0
+        """Steps between the weights that sampled the last batch handed over and the weights it trains."""
+
+    def sample(self, run) -> tuple[list, list[str], object]:
+        """(examples, prompts, rollout) of step run.step, and the start of step run.step + 1's sampling."""
+        from r1kit.train.grpo import rollout_request, sample_rollout
+
+        if self.pending is None:  # the first step, or after a resume: sample now, from the current weights
+            current, self.staleness = sample_rollout(run, self.engine), 0
+        else:
+            examples, prompts, future = self.pending
+            current, self.staleness = (examples, prompts, future.result()), 1  # a server error surfaces here
+        self.pending, self.taken = None, 0
+        if run.step + 1 < run.cfg.steps:
+            examples, prompts, params = rollout_request(run, run.step + 1)
+            self.pending = (examples, prompts, self.pool.submit(self.engine.generate, prompts, params))
+            self.taken = run.cfg.rollout.prompts_per_step
+        return current
+
+    def settle(self) -> None:
+        """Wait until the batch in flight is sampled (its error, if any, is raised by the next `sample`)."""
+        if self.pending is not None:
+            self.pending[2].exception()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
