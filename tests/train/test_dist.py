@@ -92,6 +92,11 @@ def test_grpo_two_processes_equal_one(grpo_config, tiny_model_dir, tmp_path):
     launch("grpo", grpo_config, tmp_path / "fsdp", 1, "--steps=3", "--resume")
     diff = assert_same_run(tmp_path / "one", tmp_path / "fsdp", 3, GRPO_KEYS, tiny_model_dir)
     print(f"grpo fsdp2 x2 -> resumed x1 vs 1 process: max |dw| = {diff:.2e}")
+    # bf16 mixed precision: the ranks compute in bfloat16, the saved (master) weights stay float32
+    launch("grpo", grpo_config, tmp_path / "bf16", 2, "--parallel.strategy=fsdp2", "--parallel.mixed_precision=bf16")
+    saved = weights(tmp_path / "bf16", 3)
+    assert {str(v.dtype) for v in saved.values()} == {"torch.float32"}
+    assert 1e-4 < max_diff(saved, weights_of(tiny_model_dir)) < 0.05  # it trained, at this lr's scale
 
 
 def test_sft_two_processes_equal_one(tiny_model_dir, tmp_path):
