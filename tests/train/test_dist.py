@@ -140,3 +140,13 @@ def test_single_process_commands_refuse_torchrun(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode != 0
     assert done.stderr.count("error: this command runs as one process; launch it without torchrun") == 2
+
+
+def test_lora_grpo_two_processes_equal_one(grpo_config, tiny_model_dir, tmp_path):
+    """ddp with model.lora: only the adapters' gradients are all-reduced; rank 0 writes merged weights + adapter/."""
+    lora = "--model.lora={r: 4}"
+    launch("grpo", grpo_config, tmp_path / "one", 1, lora)
+    launch("grpo", grpo_config, tmp_path / "ddp", 2, lora, "--parallel.strategy=ddp")
+    diff = assert_same_run(tmp_path / "one", tmp_path / "ddp", 3, GRPO_KEYS, tiny_model_dir)
+    print(f"grpo + LoRA ddp x2 vs 1 process: max |dw| = {diff:.2e}")
+    assert (tmp_path / "ddp" / "checkpoints" / "step-000003" / "adapter").is_dir()
