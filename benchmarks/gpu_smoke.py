@@ -14,8 +14,8 @@ Never run in CI on a GPU; prepared for when a GPU machine is lent. What it does:
 2. writes a GRPO config: arithmetic task, P prompts x G samples, `parallel.strategy: fsdp2`,
    `parallel.mixed_precision: bf16` (fp32 master weights, bf16 compute), beta > 0 (the reference is
    loaded and sharded too), one checkpoint at the end (fsdp2's full-state gather);
-3. runs `torchrun --standalone --nproc_per_node N <this file> --worker CONFIG`: the worker runs
-   `r1kit train grpo --config CONFIG --no-progress` (r1kit.cli.main) in-process, with one reward added,
+3. runs `torchrun --standalone --nproc_per_node N <this file> --worker CONFIG`: the worker runs what
+   `r1kit train grpo --config CONFIG --no-progress` runs (load_config, then train_grpo), with one reward added,
    `smoke_hash` (a hash of the completion text in [0, 1): a random model scores 0 on accuracy and format,
    and groups without spread would make every gradient zero), then writes its peak memory
    (torch.cuda.max_memory_allocated on GPU; peak RSS, ru_maxrss, on CPU), because GRPO's metrics.jsonl
@@ -91,18 +91,25 @@ def grpo_config(model_dir: Path, out_dir: Path, args) -> dict:
 
 
 def worker(config: str) -> int:
-    """Under torchrun: `r1kit train grpo --config CONFIG --no-progress`, then this rank's peak memory to
-    <out_dir>/peak_memory.rank<R>.json."""
+    """Under torchrun: train_grpo on CONFIG (as `r1kit train grpo --config CONFIG --no-progress`), then this
+    rank's peak memory to <out_dir>/peak_memory.rank<R>.json."""
     import resource
     import zlib
 
     import torch
 
-    from r1kit.cli import main
+    from r1kit.config import load_config
+    from r1kit.errors import R1kitError
     from r1kit.rewards.registry import register
+    from r1kit.train.config import GRPORunConfig
+    from r1kit.train.grpo import train_grpo
 
     register("smoke_hash", lambda completion, example=None, ctx=None: zlib.crc32(completion.encode()) % 7 / 7)
-    rc = main(["train", "grpo", "--config", config, "--no-progress"])
+    try:
+        metrics = train_grpo(load_config(GRPORunConfig, config), progress=False)
+    except R1kitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     rank = int(os.environ.get("RANK", "0"))
     out = Path(json.loads(Path(config).read_text())["out_dir"])
     peak = {"rank": rank, "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
@@ -111,7 +118,9 @@ def worker(config: str) -> int:
         peak["gpu_reserved_bytes"] = torch.cuda.max_memory_reserved()
     if out.is_dir():
         (out / f"peak_memory.rank{rank}.json").write_text(json.dumps(peak))
-    return rc
+    if rank == 0:
+        print(f"checkpoint: {metrics['checkpoint']}; held-out pass@1 {metrics.get('eval/pass@1', float('nan')):.3f}")
+    return 0
 
 
 def launch(config: Path, gpus: int, timeout: float) -> subprocess.CompletedProcess:
