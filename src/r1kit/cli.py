@@ -47,8 +47,11 @@ def _cmd_train_grpo(args: argparse.Namespace, extra: list[str]) -> int:
     from r1kit.train.grpo import train_grpo
 
     cfg = load_config(GRPORunConfig, args.config, extra)
-    print(f"r1kit: GRPO run in {cfg.out_dir} ({cfg.steps} steps, model {cfg.model.name_or_path})")
+    if _rank_zero():
+        print(f"r1kit: GRPO run in {cfg.out_dir} ({cfg.steps} steps, model {cfg.model.name_or_path})")
     metrics = train_grpo(cfg, resume=args.resume, progress=not args.no_progress)
+    if not _rank_zero():  # under torchrun rank 0 reports
+        return 0
     if "eval/pass@1" in metrics:
         print(f"held-out pass@1: {metrics['eval/pass@1']:.3f}")
     print(f"checkpoint: {metrics['checkpoint']}\nplot: {metrics['plot']}")
@@ -61,8 +64,11 @@ def _cmd_train_sft(args: argparse.Namespace, extra: list[str]) -> int:
     from r1kit.train.sft_run import train_sft
 
     cfg = load_config(SFTRunConfig, args.config, extra)
-    print(f"r1kit: SFT run in {cfg.out_dir} ({cfg.steps} steps, model {cfg.model.name_or_path}, data {cfg.data.path})")
+    if _rank_zero():
+        print(f"r1kit: SFT run in {cfg.out_dir} ({cfg.steps} steps, model {cfg.model.name_or_path}, data {cfg.data.path})")
     metrics = train_sft(cfg, resume=args.resume, progress=not args.no_progress)
+    if not _rank_zero():  # under torchrun rank 0 reports
+        return 0
     if metrics.get("dropped"):
         print(f"dropped {metrics['dropped']} examples longer than data.max_length={cfg.data.max_length}")
     print(f"final loss: {metrics.get('loss', float('nan')):.4f}\ncheckpoint: {metrics['checkpoint']}\nplot: {metrics['plot']}")
@@ -314,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 MULTI_PROCESS = ("_cmd_train_grpo", "_cmd_train_sft", "_cmd_pipeline")
 """The commands torchrun may launch as several processes (r1kit.train.dist); the others run as one."""
+
+
+def _rank_zero() -> bool:
+    """Whether this process reports: always, except on ranks > 0 of a torchrun launch."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _check_launch(args: argparse.Namespace) -> None:

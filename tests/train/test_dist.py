@@ -150,3 +150,15 @@ def test_lora_grpo_two_processes_equal_one(grpo_config, tiny_model_dir, tmp_path
     diff = assert_same_run(tmp_path / "one", tmp_path / "ddp", 3, GRPO_KEYS, tiny_model_dir)
     print(f"grpo + LoRA ddp x2 vs 1 process: max |dw| = {diff:.2e}")
     assert (tmp_path / "ddp" / "checkpoints" / "step-000003" / "adapter").is_dir()
+
+
+def test_cli_train_grpo_under_torchrun_reports_once(grpo_config, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out, config = tmp_path / "run", tmp_path / "cli.json"
+    config.write_text(json.dumps({**json.loads(grpo_config.read_text()), "rewards": {"accuracy": 1.0}}))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "r1kit",
+           "train", "grpo", "--config", str(config), "--steps=1", f"--out_dir={out}", "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("checkpoint: ") == 1 and done.stdout.count("r1kit: GRPO run in") == 1, done.stdout
+    assert (out / "checkpoints" / "step-000001" / "model.safetensors").is_file()
