@@ -87,6 +87,9 @@ def worker(kind: str, config: str, overrides: list[str]) -> int:
         from r1kit.train.sft_run import train_sft
 
         train_sft(load_config(SFTRunConfig, config, overrides), progress=False)
+    from r1kit.train.dist import end_process_group
+
+    end_process_group()
     return 0
 
 

@@ -120,6 +120,9 @@ def worker(config: str) -> int:
         (out / f"peak_memory.rank{rank}.json").write_text(json.dumps(peak))
     if rank == 0:
         print(f"checkpoint: {metrics['checkpoint']}; held-out pass@1 {metrics.get('eval/pass@1', float('nan')):.3f}")
+    from r1kit.train.dist import end_process_group
+
+    end_process_group()
     return 0
 
 

@@ -342,7 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     try:
         _check_launch(args)
-        return args.fn(args, extra)
+        code = args.fn(args, extra)
+        if "r1kit.train.dist" in sys.modules:  # under torchrun: end the process group before exit
+            sys.modules["r1kit.train.dist"].end_process_group()
+        return code
     except R1kitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

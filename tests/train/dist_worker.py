@@ -73,4 +73,7 @@ def main(kind: str, config: str, args: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from r1kit.train.dist import end_process_group
+
     main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    end_process_group()
