@@ -1,7 +1,7 @@
 """Dependencies run one way (docs/ARCHITECTURE.md, "Layers"): every import in src/r1kit, read with `ast`.
 
     base (errors, config, algo, progress) -> sandbox -> data -> models -> verify -> rewards -> rollout
-        -> train | eval | serve -> pipeline -> cli
+        -> train | eval | serve -> pipeline -> cli -> __main__
 
 A module may import its own package and anything in a lower layer; never a higher layer, and never a
 sibling of its own layer (train, eval and serve do not import one another). Every import counts:
@@ -26,6 +26,7 @@ LAYERS = [
     {"train", "eval", "serve"},
     {"pipeline"},
     {"cli"},
+    {"__main__"},  # python -m r1kit (what torchrun runs)
 ]
 BASE = {"r1kit", "errors", "config", "algo", "progress"}
 RANK = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
