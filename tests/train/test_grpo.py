@@ -87,11 +87,11 @@ def test_resume_equals_uninterrupted(tiny_model_dir, tmp_path, monkeypatch):
 
     real_step, calls = grpo_mod.grpo_step, {"n": 0}
 
-    def dies_on_third(run, engine):
+    def dies_on_third(run, engine, ahead=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise Killed
-        return real_step(run, engine)
+        return real_step(run, engine, ahead)
 
     part = small_config(tiny_model_dir, tmp_path / "part")
     monkeypatch.setattr(grpo_mod, "grpo_step", dies_on_third)
