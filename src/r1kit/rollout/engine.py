@@ -47,11 +47,14 @@ class RolloutEngine:
         (0 = at every step any row finishes; inf = never, finished rows ride along masked).
     add_special_tokens: passed to the tokenizer for string prompts (False, as TRL: the prompt
         text, e.g. a chat template, carries its own BOS).
+    fast: `generate` runs qwen2 / llama models through rollout.fast_decode.FastDecoder (the same function,
+        less overhead per token); False, or another architecture: the model's own forward.
     """
 
     def __init__(self, model, tokenizer, *, share_prompts: bool = True, compact_min_frac: float = 0.25,
-                 add_special_tokens: bool = False) -> None:
+                 add_special_tokens: bool = False, fast: bool = True) -> None:
         self.model, self.tokenizer = model, tokenizer
+        self.fast, self._fast = fast, None  # _fast: the FastDecoder of the generate call in progress
         self.share_prompts, self.compact_min_frac = share_prompts, compact_min_frac
         self.add_special_tokens = add_special_tokens
         self.eos_ids = eos_token_ids(model, tokenizer)
@@ -71,11 +74,15 @@ class RolloutEngine:
     @torch.no_grad()
     def generate(self, prompts: list[str] | list[list[int]], params: SamplingParams) -> Rollout:
         """Sample params.n completions per prompt; the model is in eval mode for the call."""
+        from r1kit.rollout.fast_decode import FastDecoder
+
         was_training = self.model.training
         self.model.eval()
         try:
+            self._fast = FastDecoder.for_model(self.model) if self.fast else None  # this call's weights
             return self._generate(prompts, params)
         finally:
+            self._fast = None  # prefill / decode_step called directly (serve's batcher) run the model itself
             self.model.train(was_training)
 
     def _generate(self, prompts, params: SamplingParams) -> Rollout:
@@ -129,7 +136,8 @@ class RolloutEngine:
         its copy of the prompt's cache; the cache has room for `extra` more tokens."""
         from r1kit.rollout.kv_cache import new_cache, select_rows
 
-        cache = new_cache(self.model, capacity=ids.shape[1] + extra)
+        capacity = ids.shape[1] + extra
+        cache = self._fast.new_cache(ids.shape[0], capacity) if self._fast else new_cache(self.model, capacity)
         padded = bool((mask == 0).any())
         positions = (mask.cumsum(dim=1) - 1).clamp_(min=0)  # (U, Lp)
         logits = self._forward(ids, mask if padded else None, positions, cache, last_only=True)  # (U, V)
@@ -177,6 +185,8 @@ class RolloutEngine:
 
     # ---- helpers ----
     def _forward(self, input_ids, attention_mask, position_ids, cache, last_only: bool = False) -> torch.Tensor:
+        if self._fast is not None:
+            return self._fast.forward(input_ids, attention_mask, position_ids, cache)  # (R, V) fp32
         kwargs = {self._cache_kw: cache, "use_cache": True}
         if last_only and self._logits_to_keep:
             kwargs["logits_to_keep"] = 1

@@ -1,0 +1,179 @@
+"""A lean forward pass for sampling from Llama-family models (qwen2, llama), with its own KV cache.
+
+    fast = FastDecoder.for_model(model)         # None when the model is not supported: use model(...) then
+    cache = fast.new_cache(rows, capacity)
+    logits = fast.forward(ids, attention_mask, positions, cache)     # (R, V) fp32, the last position's
+
+Decoding a small model is bound by per-token overhead, not arithmetic: transformers' forward runs dozens of
+Python-level modules, mask builders and cache checks per layer per token. This computes the same function as
+the model's own forward -- the same weights, read fresh at every `FastDecoder.for_model` (so it always samples
+the current policy) -- with the projections fused (q|k|v in one matmul, gate|up in one), rotary embeddings
+computed once per step for all layers, one boolean attention mask per step, and a preallocated cache written in
+place. Tested against the model's own logits (tests/rollout/test_fast_decode.py): equal to float rounding in
+fp32, prefill and decode, with left padding and shared rows.
+
+Supported: model_type qwen2 or llama, full attention in every layer, rope_type default / linear / llama3 (the
+scaling lives in inv_freq), SiLU MLP. Anything else: `for_model` returns None and the engine runs the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+SUPPORTED = ("qwen2", "llama")
+ROPE_TYPES = ("default", "linear", "llama3")
+
+
+@dataclass
+class Layer:
+    """One decoder layer's weights, the projections fused; biases None where the model has none."""
+    ln1: torch.Tensor          # (H,)
+    w_qkv: torch.Tensor        # ((nh + 2 nkv) * D, H)
+    b_qkv: torch.Tensor | None
+    w_o: torch.Tensor          # (H, nh * D)
+    b_o: torch.Tensor | None
+    ln2: torch.Tensor          # (H,)
+    w_gu: torch.Tensor         # (2 I, H)
+    b_gu: torch.Tensor | None
+    w_down: torch.Tensor       # (H, I)
+    b_down: torch.Tensor | None
+
+
+class FastCache:
+    """Keys and values of every layer, preallocated: k[l], v[l]: (R, nkv, capacity, D); `length` filled."""
+
+    def __init__(self, n_layers: int, rows: int, n_kv: int, capacity: int, head_dim: int, dtype, device):
+        shape = (rows, n_kv, capacity, head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
+        self.capacity, self.length = capacity, 0
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep rows `indices` (repeats allowed: a shared prompt's rows), copying only the filled positions."""
+        n = self.length
+        for buffers in (self.k, self.v):
+            for i, buf in enumerate(buffers):
+                new = buf.new_zeros((len(indices),) + tuple(buf.shape[1:]))
+                new[:, :, :n] = buf[indices, :, :n]
+                buffers[i] = new
+
+
+def _bias(linear) -> torch.Tensor | None:
+    return None if linear.bias is None else linear.bias.detach()
+
+
+def _cat_bias(*linears) -> torch.Tensor | None:
+    if all(lin.bias is None for lin in linears):
+        return None
+    return torch.cat([lin.bias.detach() if lin.bias is not None else lin.weight.new_zeros(lin.weight.shape[0])
+                      for lin in linears])
+
+
+class FastDecoder:
+    """The model's forward for sampling, over weights fused from the model as it is now (module docstring)."""
+
+    def __init__(self, model):
+        cfg, base = model.config, model.model
+        self.n_heads, self.n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.eps = cfg.rms_norm_eps
+        self.embed = base.embed_tokens.weight.detach()                                  # (V, H)
+        self.norm = base.norm.weight.detach()                                           # (H,)
+        self.lm_head = model.lm_head.weight.detach()                                    # (V, H)
+        rotary = base.rotary_emb
+        self.inv_freq, self.rope_scale = rotary.inv_freq.detach().float(), float(rotary.attention_scaling)
+        with torch.no_grad():
+            self.layers = [self._layer(layer) for layer in base.layers]
+        self.dtype, self.device = self.embed.dtype, self.embed.device
+
+    @staticmethod
+    def _layer(layer) -> Layer:
+        a, m = layer.self_attn, layer.mlp
+        return Layer(layer.input_layernorm.weight.detach(),
+                     torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).detach(),
+                     _cat_bias(a.q_proj, a.k_proj, a.v_proj), a.o_proj.weight.detach(), _bias(a.o_proj),
+                     layer.post_attention_layernorm.weight.detach(),
+                     torch.cat([m.gate_proj.weight, m.up_proj.weight]).detach(), _cat_bias(m.gate_proj, m.up_proj),
+                     m.down_proj.weight.detach(), _bias(m.down_proj))
+
+    @classmethod
+    def for_model(cls, model) -> FastDecoder | None:
+        """A FastDecoder over `model`'s current weights, or None when the model is not of a supported kind."""
+        cfg = model.config
+        if getattr(cfg, "model_type", None) not in SUPPORTED or getattr(cfg, "hidden_act", "silu") != "silu":
+            return None
+        if any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or ()):
+            return None
+        if getattr(cfg, "use_sliding_window", False):
+            return None
+        rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
+        if rotary is None or getattr(rotary, "rope_type", "default") not in ROPE_TYPES:
+            return None
+        return cls(model)
+
+    def new_cache(self, rows: int, capacity: int) -> FastCache:
+        return FastCache(len(self.layers), rows, self.n_kv, capacity, self.head_dim, self.dtype, self.device)
+
+    def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """RMSNorm as transformers computes it: in fp32, cast back, then scaled."""
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return weight * h.to(x.dtype)
+
+    def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin: (R, 1, T, D) for positions (R, T), rotate-half layout."""
+        freqs = positions[..., None].float() * self.inv_freq                            # (R, T, D/2)
+        emb = torch.cat([freqs, freqs], dim=-1)                                         # (R, T, D)
+        return ((emb.cos() * self.rope_scale).to(self.dtype).unsqueeze(1),
+                (emb.sin() * self.rope_scale).to(self.dtype).unsqueeze(1))
+
+    @staticmethod
+    def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
+
+    def _mask(self, attention_mask: torch.Tensor | None, rows: int, T: int, start: int) -> torch.Tensor | None:
+        """(R, 1, T, S) booleans, S = start + T: query i (at position start + i) sees key j <= start + i whose
+        attention_mask is 1, and always itself (so a pad query never has an empty row: no NaN reaches the
+        cache). None when every key is visible (one new token per row, nothing padded)."""
+        S = start + T
+        if T == 1 and attention_mask is None:
+            return None
+        j = torch.arange(S, device=self.device)
+        i = start + torch.arange(T, device=self.device)
+        allowed = (j[None, :] <= i[:, None]).expand(rows, T, S)                          # (R, T, S)
+        if attention_mask is not None:
+            allowed = allowed & attention_mask[:, None, :S].bool()
+        allowed = allowed | (j[None, :] == i[:, None])
+        return allowed.unsqueeze(1)
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+                cache: FastCache) -> torch.Tensor:
+        """Logits (R, V) in fp32 of the last of the T new tokens ids (R, T) at `positions` (R, T), appended to
+        `cache`; attention_mask (R, >= cache.length + T) marks real (1) and padded (0) keys, or None."""
+        R, T = ids.shape
+        nh, nkv, D = self.n_heads, self.n_kv, self.head_dim
+        start = cache.length
+        if start + T > cache.capacity:
+            raise RuntimeError(f"FastCache overflow: {start} + {T} > capacity {cache.capacity}")
+        x = F.embedding(ids, self.embed)                                                # (R, T, H)
+        cos, sin = self._rope(positions)
+        mask = self._mask(attention_mask, R, T, start)
+        for li, w in enumerate(self.layers):
+            qkv = F.linear(self._rms(x, w.ln1), w.w_qkv, w.b_qkv)                        # (R, T, (nh+2nkv) D)
+            q, k, v = qkv.split([nh * D, nkv * D, nkv * D], dim=-1)
+            q = self._rotate(q.view(R, T, nh, D).transpose(1, 2), cos, sin)             # (R, nh, T, D)
+            k = self._rotate(k.view(R, T, nkv, D).transpose(1, 2), cos, sin)            # (R, nkv, T, D)
+            cache.k[li][:, :, start:start + T] = k
+            cache.v[li][:, :, start:start + T] = v.view(R, T, nkv, D).transpose(1, 2)
+            keys, values = cache.k[li][:, :, :start + T], cache.v[li][:, :, :start + T]
+            o = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=D ** -0.5,
+                                               enable_gqa=nkv != nh)                    # (R, nh, T, D)
+            x = x + F.linear(o.transpose(1, 2).reshape(R, T, nh * D), w.w_o, w.b_o)
+            gate, up = F.linear(self._rms(x, w.ln2), w.w_gu, w.b_gu).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, w.w_down, w.b_down)
+        cache.length = start + T
+        return F.linear(self._rms(x[:, -1], self.norm), self.lm_head).float()          # (R, V)

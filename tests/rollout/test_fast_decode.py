@@ -1,0 +1,92 @@
+"""FastDecoder computes the model's own function: logits equal to the transformers forward (fp32 rounding) at
+prefill and every decode step, with left padding, GQA, biases, untied heads and shared rows; the engine samples
+the same tokens with it as without it; unsupported models fall back to the model's forward."""
+
+import pytest
+import torch
+
+from r1kit.rollout import RolloutEngine, SamplingParams
+from r1kit.rollout.fast_decode import FastDecoder
+
+
+def build(kind: str):
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    common = dict(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=128)
+    if kind == "qwen2":  # q/k/v biases, tied embeddings
+        model = Qwen2ForCausalLM(Qwen2Config(**common, tie_word_embeddings=True))
+    else:  # llama3 rope scaling, untied head, every projection biased
+        model = LlamaForCausalLM(LlamaConfig(**common, tie_word_embeddings=False, attention_bias=True, mlp_bias=True,
+                                             rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                           "high_freq_factor": 4.0,
+                                                           "original_max_position_embeddings": 32}))
+    for p in model.parameters():  # biases start at 0: make them matter
+        if p.dim() == 1:
+            p.data.normal_(0, 0.3)
+    return model.eval()
+
+
+def reference_logits(model, rows: list[list[int]]) -> torch.Tensor:
+    """The model's own last-position logits for each row alone, unpadded: (R, V)."""
+    with torch.no_grad():
+        return torch.stack([model(input_ids=torch.tensor([r])).logits[0, -1] for r in rows]).float()
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+def test_logits_equal_the_models_forward_at_prefill_and_decode(kind):
+    model = build(kind)
+    fast = FastDecoder.for_model(model)
+    assert fast is not None
+    prompts = [[5, 9, 12, 40, 3, 7], [8, 1], [60, 61, 62, 2]]
+    width = max(map(len, prompts))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])                  # left-padded
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    steps = 5
+    full_mask = torch.cat([mask, torch.ones(len(prompts), steps, dtype=torch.long)], 1)
+    cache = fast.new_cache(len(prompts), width + steps)
+    with torch.inference_mode():
+        logits = fast.forward(ids, full_mask[:, :width], (mask.cumsum(1) - 1).clamp(min=0), cache)
+    rows = [list(p) for p in prompts]
+    assert (logits - reference_logits(model, rows)).abs().max() < 1e-5
+    positions = mask.sum(1)
+    for t in range(steps):
+        nxt = logits.argmax(-1)                                                         # (R,)
+        for r, tok in zip(rows, nxt.tolist()):
+            r.append(tok)
+        with torch.inference_mode():
+            logits = fast.forward(nxt[:, None], full_mask[:, :width + t + 1], positions[:, None] + t, cache)
+        assert (logits - reference_logits(model, rows)).abs().max() < 1e-5, t
+
+
+def test_shared_rows_and_compaction_keep_each_rows_cache():
+    model = build("qwen2")
+    fast = FastDecoder.for_model(model)
+    cache = fast.new_cache(2, 10)
+    prompts = torch.tensor([[3, 4, 5], [7, 8, 9]])
+    with torch.inference_mode():
+        fast.forward(prompts, None, torch.arange(3).expand(2, 3), cache)
+        cache.batch_select_indices(torch.tensor([1, 1, 0]))                            # share, reorder
+        out = fast.forward(torch.tensor([[11], [12], [13]]), None, torch.full((3, 1), 3), cache)
+    want = reference_logits(model, [[7, 8, 9, 11], [7, 8, 9, 12], [3, 4, 5, 13]])
+    assert (out - want).abs().max() < 1e-5
+
+
+def test_engine_samples_the_same_with_and_without_it(tiny_model_dir, one_thread):
+    from r1kit.models import load_model, load_tokenizer
+
+    model, tok = load_model(tiny_model_dir), load_tokenizer(tiny_model_dir)
+    params = SamplingParams(max_new_tokens=24, temperature=1.0, top_p=0.95, n=4, seed=3)
+    prompts = ["1 + 2 =", "what is 17 * 3?", "x"]
+    fast = RolloutEngine(model, tok).generate(prompts, params)
+    slow = RolloutEngine(model, tok, fast=False).generate(prompts, params)
+    assert torch.equal(fast.completion_ids, slow.completion_ids) and fast.texts == slow.texts
+    assert (fast.logp - slow.logp).abs().max() < 1e-5
+
+
+def test_other_architectures_use_the_models_forward():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_embd=32, n_layer=1, n_head=2))
+    assert FastDecoder.for_model(gpt2) is None
