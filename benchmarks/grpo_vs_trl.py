@@ -6,8 +6,9 @@
 
 Both sides train the same locally built random Qwen2 (benchmarks/rollout_vs_generate.py `build`: 4m = hidden 256,
 4 layers; 25m = hidden 512, 8 layers; vocab 512, tied embeddings), saved once to a temporary folder that each
-loads, on the same 4 prompts (2-digit arithmetic problems in the R1-Zero template, `render_prompt`; both tokenize
-the same text without special tokens, so the same ids) with the same reward (`hash_reward`: a CRC32 of the
+loads, on the same 4 prompts (2-digit arithmetic problems, `render_prompt` in --template: plain "User: <problem>
+\nAssistant:", 22 tokens, or r1_zero, Table 1's text, 309 tokens with this 512-token BPE; TRL's tokenizer call
+adds no special tokens here, so both get the same ids) with the same reward (`hash_reward`: a CRC32 of the
 completion text, cheap and spread out on a random model). Matched settings (`SETTINGS`): P = 4 prompts x G = 8,
 64 new tokens with eos never ending a row (r1kit: no stop strings and `engine.eos_ids = []`; TRL:
 `generation_kwargs={"min_new_tokens": 64}`, so eos is masked out of the first 64 tokens), T = 1.0, top_p = 1.0,
@@ -44,8 +45,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SHAPES = {"4m": (256, 4), "25m": (512, 8)}
+TEMPLATES = {"plain": "User: {prompt}\nAssistant:", "r1_zero": "r1_zero"}  # prompt tokens here: plain 22, r1_zero 309
 SETTINGS = dict(prompts=4, group_size=8, new_tokens=64, temperature=1.0, top_p=1.0, beta=0.04, clip=0.2,
-                micro_batch=8, lr=1e-5, betas=(0.9, 0.99), weight_decay=0.0, grad_clip=1.0, digits=2, seed=0)
+                micro_batch=8, lr=1e-5, betas=(0.9, 0.99), weight_decay=0.0, grad_clip=1.0, digits=2, seed=0,
+                template=TEMPLATES["plain"])
 
 
 def hash_reward(text: str) -> float:
@@ -79,7 +82,7 @@ def build_model_dir(hidden: int, layers: int, out: Path) -> Path:
 
 
 def shared_prompts(model_dir: Path, s: dict) -> tuple[list[str], list[str]]:
-    """The P training prompts r1kit's run draws (task.examples("train", P), R1-Zero template) and their problems;
+    """The P training prompts r1kit's run draws (task.examples("train", P), s["template"]) and their problems;
     TRL gets the same."""
     from r1kit.data.tasks import get_task
     from r1kit.data.templates import render_prompt
@@ -88,7 +91,7 @@ def shared_prompts(model_dir: Path, s: dict) -> tuple[list[str], list[str]]:
     tokenizer = load_tokenizer(str(model_dir))
     task = get_task("arithmetic", digits=s["digits"])
     examples = task.examples("train", s["prompts"])
-    return [render_prompt(ex.problem, "r1_zero", tokenizer) for ex in examples], [ex.problem for ex in examples]
+    return [render_prompt(ex.problem, s["template"], tokenizer) for ex in examples], [ex.problem for ex in examples]
 
 
 class Seen:
@@ -122,7 +125,7 @@ def r1kit_config(s: dict, model_dir: Path, out_dir: Path, precision: str, total_
     return GRPORunConfig(
         model=ModelConfig(name_or_path=str(model_dir), dtype="bfloat16" if precision == "bf16" else "float32",
                           device="cpu"),
-        data=DataConfig(task="arithmetic", task_args={"digits": s["digits"]}, template="r1_zero",
+        data=DataConfig(task="arithmetic", task_args={"digits": s["digits"]}, template=s["template"],
                         train_size=s["prompts"], test_size=1),
         rollout=RolloutConfig(prompts_per_step=s["prompts"], group_size=s["group_size"], max_new_tokens=s["new_tokens"],
                               temperature=s["temperature"], top_p=s["top_p"], stop=[]),
@@ -248,13 +251,13 @@ def worker(args) -> None:
         require_trl()
     fn = time_r1kit if args.worker == "r1kit" else time_trl
     with tempfile.TemporaryDirectory() as out:
-        res = fn(SETTINGS, Path(args.model_dir), Path(out) / "run", args.precision, 1, args.steps, args.threads)
+        res = fn({**SETTINGS, "template": TEMPLATES[args.template]}, Path(args.model_dir), Path(out) / "run", args.precision, 1, args.steps, args.threads)
     print("RESULT " + json.dumps(res), flush=True)
 
 
-def spawn(side: str, model_dir: Path, precision: str, steps: int, threads: int) -> dict:
+def spawn(side: str, model_dir: Path, precision: str, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", side, "--model-dir", str(model_dir), "--precision", precision,
-           "--steps", str(steps), "--threads", str(threads)]
+           "--steps", str(args.steps), "--threads", str(args.threads), "--template", args.template]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
@@ -269,12 +272,13 @@ def compare(name: str, model_dir: Path, precision: str, args) -> dict:
     extra = {}
     for r in range(args.rounds):
         for side in ("r1kit", "trl"):
-            res = spawn(side, model_dir, precision, args.steps, args.threads)
+            res = spawn(side, model_dir, precision, args)
             times[side] += res["step_times"]
             extra[side] = res
             print(f"  {name} {precision} round {r + 1} {side:5}: median {statistics.median(res['step_times']):.3f} s "
                   f"({', '.join(f'{t:.2f}' for t in res['step_times'])}); {res['completions_per_step']:.0f} completions"
-                  f" x {res['tokens_per_completion']:.1f} tokens per step, {res['threads']} threads", flush=True)
+                  f" x {res['tokens_per_completion']:.1f} tokens per step, {res['threads']} threads, load {os.getloadavg()[0]:.1f}",
+                  flush=True)
     for key in ("settings", "problems"):
         if extra["r1kit"][key] != extra["trl"][key]:
             print(f"  warning: {key} differ: r1kit {extra['r1kit'][key]} vs trl {extra['trl'][key]}")
@@ -290,6 +294,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating r1kit/TRL run pairs")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per run (after one warm-up step)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in each run (0: torch's default)")
+    parser.add_argument("--template", choices=list(TEMPLATES), default="plain",
+                        help="plain: 'User: <problem>\\nAssistant:' (22 prompt tokens); r1_zero: Table 1 (309 tokens)")
     parser.add_argument("--worker", choices=["r1kit", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -302,12 +308,12 @@ def main() -> None:
     models = ["4m", "25m"] if args.model == "both" else [args.model]
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
     print(f"torch {torch.__version__}, trl {trl.__version__}, threads {args.threads or torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds x (1 warm-up + {args.steps} timed steps)")
-    rows = []
+          f"load average {os.getloadavg()[0]:.2f}; template {args.template}; {args.rounds} rounds x (1 warm-up + {args.steps} timed steps)")
+    rows, settings = [], {**SETTINGS, "template": TEMPLATES[args.template]}
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
             model_dir = build_model_dir(*SHAPES[name], Path(tmp) / name)
-            if not same_prompt_ids(model_dir, shared_prompts(model_dir, SETTINGS)[0]):
+            if not same_prompt_ids(model_dir, shared_prompts(model_dir, settings)[0]):
                 print("  warning: the tokenizer adds special tokens: TRL's prompt ids differ from r1kit's")
             for precision in precisions:
                 rows.append(compare(name, model_dir, precision, args))
