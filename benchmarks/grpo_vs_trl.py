@@ -173,7 +173,7 @@ def time_r1kit(s: dict, model_dir: Path, out_dir: Path, precision: str = "fp32",
     return dict(step_times=times[warmup:], settings=r1kit_settings(cfg), threads=_threads(), **seen.summary(total))
 
 
-def trl_config(s: dict, out_dir: Path, precision: str, total_steps: int):
+def trl_config(s: dict, out_dir: Path, precision: str, total_steps: int, checkpointing: bool = False):
     from trl import GRPOConfig
 
     P, G, mb = s["prompts"], s["group_size"], s["micro_batch"]
@@ -184,7 +184,7 @@ def trl_config(s: dict, out_dir: Path, precision: str, total_steps: int):
         generation_kwargs={"min_new_tokens": s["new_tokens"]}, beta=s["beta"], epsilon=s["clip"],
         loss_type="dapo", scale_rewards="group", num_iterations=1, learning_rate=s["lr"], adam_beta1=s["betas"][0],
         adam_beta2=s["betas"][1], weight_decay=s["weight_decay"], max_grad_norm=s["grad_clip"],
-        lr_scheduler_type="constant", warmup_steps=0, max_steps=total_steps, gradient_checkpointing=False,
+        lr_scheduler_type="constant", warmup_steps=0, max_steps=total_steps, gradient_checkpointing=checkpointing,
         model_init_kwargs={"dtype": "float32"}, save_strategy="no", report_to="none", logging_steps=10**6,
         disable_tqdm=True, log_completions=False, dataloader_num_workers=0)
 
@@ -200,8 +200,9 @@ def trl_settings(args) -> dict:
 
 
 def time_trl(s: dict, model_dir: Path, out_dir: Path, precision: str = "fp32", warmup: int = 1, steps: int = 5,
-             threads: int = 0) -> dict:
-    """TRL's GRPOTrainer.train(max_steps = warmup + steps); a callback stamps each optimizer step's end."""
+             threads: int = 0, checkpointing: bool = False) -> dict:
+    """TRL's GRPOTrainer.train(max_steps = warmup + steps); a callback stamps each optimizer step's end.
+    checkpointing: TRL's own default (gradient checkpointing on), off unless asked: r1kit does not checkpoint."""
     import torch
     from datasets import Dataset
     from transformers import TrainerCallback
@@ -227,7 +228,7 @@ def time_trl(s: dict, model_dir: Path, out_dir: Path, precision: str = "fp32", w
         def on_step_end(self, args, state, control, **kw):
             self.ends.append(time.perf_counter())
 
-    args = trl_config(s, out_dir, precision, warmup + steps)
+    args = trl_config(s, out_dir, precision, warmup + steps, checkpointing)
     prompts, problems = shared_prompts(model_dir, s)
     data = Dataset.from_dict({"prompt": prompts, "problem": problems})  # extra columns reach the reward
     stamp = Stamp()
@@ -249,15 +250,17 @@ def worker(args) -> None:
     """One run in this process; prints its result as one JSON line."""
     if args.worker == "trl":
         require_trl()
-    fn = time_r1kit if args.worker == "r1kit" else time_trl
+    s = {**SETTINGS, "template": TEMPLATES[args.template]}
     with tempfile.TemporaryDirectory() as out:
-        res = fn({**SETTINGS, "template": TEMPLATES[args.template]}, Path(args.model_dir), Path(out) / "run", args.precision, 1, args.steps, args.threads)
+        run = (Path(args.model_dir), Path(out) / "run", args.precision, 1, args.steps, args.threads)
+        res = time_r1kit(s, *run) if args.worker == "r1kit" else time_trl(s, *run, args.trl_checkpointing)
     print("RESULT " + json.dumps(res), flush=True)
 
 
 def spawn(side: str, model_dir: Path, precision: str, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", side, "--model-dir", str(model_dir), "--precision", precision,
            "--steps", str(args.steps), "--threads", str(args.threads), "--template", args.template]
+    cmd += ["--trl-checkpointing"] if args.trl_checkpointing else []
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
@@ -296,6 +299,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads in each run (0: torch's default)")
     parser.add_argument("--template", choices=list(TEMPLATES), default="plain",
                         help="plain: 'User: <problem>\\nAssistant:' (22 prompt tokens); r1_zero: Table 1 (309 tokens)")
+    parser.add_argument("--trl-checkpointing", action="store_true",
+                        help="TRL with its default gradient checkpointing (r1kit has none; off by default)")
     parser.add_argument("--worker", choices=["r1kit", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -308,7 +313,8 @@ def main() -> None:
     models = ["4m", "25m"] if args.model == "both" else [args.model]
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
     print(f"torch {torch.__version__}, trl {trl.__version__}, threads {args.threads or torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.2f}; template {args.template}; {args.rounds} rounds x (1 warm-up + {args.steps} timed steps)")
+          f"load average {os.getloadavg()[0]:.2f}; template {args.template}; TRL gradient checkpointing "
+          f"{'on' if args.trl_checkpointing else 'off'}; {args.rounds} rounds x (1 warm-up + {args.steps} timed steps)")
     rows, settings = [], {**SETTINGS, "template": TEMPLATES[args.template]}
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
