@@ -10,9 +10,11 @@ from r1kit.rollout.fast_decode import FastDecoder
 
 
 def build(kind: str):
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
+    if kind == "gpt2":  # learned positions, LayerNorm, Conv1D, GELU (the demo's base models)
+        return GPT2LMHeadModel(GPT2Config(vocab_size=97, n_embd=64, n_layer=2, n_head=4, n_positions=128)).eval()
     common = dict(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=128)
     if kind == "qwen2":  # q/k/v biases, tied embeddings
@@ -34,7 +36,7 @@ def reference_logits(model, rows: list[list[int]]) -> torch.Tensor:
         return torch.stack([model(input_ids=torch.tensor([r])).logits[0, -1] for r in rows]).float()
 
 
-@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+@pytest.mark.parametrize("kind", ["qwen2", "llama", "gpt2"])
 def test_logits_equal_the_models_forward_at_prefill_and_decode(kind):
     model = build(kind)
     fast = FastDecoder.for_model(model)
@@ -86,7 +88,9 @@ def test_engine_samples_the_same_with_and_without_it(tiny_model_dir, one_thread)
 
 
 def test_other_architectures_use_the_models_forward():
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM
 
-    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_embd=32, n_layer=1, n_head=2))
-    assert FastDecoder.for_model(gpt2) is None
+    relu = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_embd=32, n_layer=1, n_head=2, activation_function="relu"))
+    opt = OPTForCausalLM(OPTConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                   ffn_dim=64, word_embed_proj_dim=32))
+    assert FastDecoder.for_model(relu) is None and FastDecoder.for_model(opt) is None

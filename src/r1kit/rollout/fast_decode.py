@@ -13,7 +13,8 @@ place. Tested against the model's own logits (tests/rollout/test_fast_decode.py)
 fp32, prefill and decode, with left padding and shared rows.
 
 Supported: model_type qwen2 or llama, full attention in every layer, rope_type default / linear / llama3 (the
-scaling lives in inv_freq), SiLU MLP. Anything else: `for_model` returns None and the engine runs the model.
+scaling lives in inv_freq), SiLU MLP; and gpt2 (Gpt2Decoder: the demo's base models). Anything else:
+`for_model` returns None and the engine runs the model.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-SUPPORTED = ("qwen2", "llama")
+SUPPORTED = ("qwen2", "llama")  # and gpt2, through Gpt2Decoder
 ROPE_TYPES = ("default", "linear", "llama3")
 
 
@@ -73,7 +74,58 @@ def _cat_bias(*linears) -> torch.Tensor | None:
 
 
 class FastDecoder:
-    """The model's forward for sampling, over weights fused from the model as it is now (module docstring)."""
+    """What the engine calls: `for_model` picks the decoder of the model's architecture; every decoder has
+    new_cache(rows, capacity) and forward(ids, attention_mask, positions, cache) -> (R, V) fp32 logits."""
+
+    n_kv: int
+    head_dim: int
+    layers: list
+    dtype: torch.dtype
+    device: torch.device
+
+    @classmethod
+    def for_model(cls, model) -> FastDecoder | None:
+        """A FastDecoder (Gpt2Decoder for GPT-2) over `model`'s current weights, or None when the model is not of
+        a supported kind."""
+        if Gpt2Decoder.supports(model):
+            return Gpt2Decoder(model)
+        cfg = model.config
+        if getattr(cfg, "model_type", None) not in SUPPORTED or getattr(cfg, "hidden_act", "silu") != "silu":
+            return None
+        if any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or ()):
+            return None
+        if getattr(cfg, "use_sliding_window", False):
+            return None
+        rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
+        if rotary is None or getattr(rotary, "rope_type", "default") not in ROPE_TYPES:
+            return None
+        return LlamaDecoder(model)
+
+    def new_cache(self, rows: int, capacity: int) -> FastCache:
+        return FastCache(len(self.layers), rows, self.n_kv, capacity, self.head_dim, self.dtype, self.device)
+
+    def _mask(self, attention_mask: torch.Tensor | None, rows: int, T: int, start: int) -> torch.Tensor | None:
+        """(R, 1, T, S) booleans, S = start + T: query i (at position start + i) sees key j <= start + i whose
+        attention_mask is 1, and always itself (so a pad query never has an empty row: no NaN reaches the
+        cache). None when every key is visible (one new token per row, nothing padded)."""
+        S = start + T
+        if T == 1 and attention_mask is None:
+            return None
+        j = torch.arange(S, device=self.device)
+        i = start + torch.arange(T, device=self.device)
+        allowed = (j[None, :] <= i[:, None]).expand(rows, T, S)                          # (R, T, S)
+        if attention_mask is not None:
+            allowed = allowed & attention_mask[:, None, :S].bool()
+        allowed = allowed | (j[None, :] == i[:, None])
+        return allowed.unsqueeze(1)
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+                cache: FastCache) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class LlamaDecoder(FastDecoder):
+    """qwen2 / llama: the model's forward for sampling, over weights fused from the model as it is now."""
 
     def __init__(self, model):
         cfg, base = model.config, model.model
@@ -99,24 +151,6 @@ class FastDecoder:
                      torch.cat([m.gate_proj.weight, m.up_proj.weight]).detach(), _cat_bias(m.gate_proj, m.up_proj),
                      m.down_proj.weight.detach(), _bias(m.down_proj))
 
-    @classmethod
-    def for_model(cls, model) -> FastDecoder | None:
-        """A FastDecoder over `model`'s current weights, or None when the model is not of a supported kind."""
-        cfg = model.config
-        if getattr(cfg, "model_type", None) not in SUPPORTED or getattr(cfg, "hidden_act", "silu") != "silu":
-            return None
-        if any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or ()):
-            return None
-        if getattr(cfg, "use_sliding_window", False):
-            return None
-        rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
-        if rotary is None or getattr(rotary, "rope_type", "default") not in ROPE_TYPES:
-            return None
-        return cls(model)
-
-    def new_cache(self, rows: int, capacity: int) -> FastCache:
-        return FastCache(len(self.layers), rows, self.n_kv, capacity, self.head_dim, self.dtype, self.device)
-
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """RMSNorm as transformers computes it: in fp32, cast back, then scaled."""
         h = x.float()
@@ -134,21 +168,6 @@ class FastDecoder:
     def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         half = x.shape[-1] // 2
         return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
-
-    def _mask(self, attention_mask: torch.Tensor | None, rows: int, T: int, start: int) -> torch.Tensor | None:
-        """(R, 1, T, S) booleans, S = start + T: query i (at position start + i) sees key j <= start + i whose
-        attention_mask is 1, and always itself (so a pad query never has an empty row: no NaN reaches the
-        cache). None when every key is visible (one new token per row, nothing padded)."""
-        S = start + T
-        if T == 1 and attention_mask is None:
-            return None
-        j = torch.arange(S, device=self.device)
-        i = start + torch.arange(T, device=self.device)
-        allowed = (j[None, :] <= i[:, None]).expand(rows, T, S)                          # (R, T, S)
-        if attention_mask is not None:
-            allowed = allowed & attention_mask[:, None, :S].bool()
-        allowed = allowed | (j[None, :] == i[:, None])
-        return allowed.unsqueeze(1)
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
                 cache: FastCache) -> torch.Tensor:
@@ -177,3 +196,56 @@ class FastDecoder:
             x = x + F.linear(F.silu(gate) * up, w.w_down, w.b_down)
         cache.length = start + T
         return F.linear(self._rms(x[:, -1], self.norm), self.lm_head).float()          # (R, V)
+
+
+class Gpt2Decoder(FastDecoder):
+    """FastDecoder's contract for GPT-2 (the demo's tiny base models): learned positions, LayerNorm, fused c_attn,
+    GELU MLP; Conv1D weights transposed once per generate call."""
+
+    def __init__(self, model):
+        cfg, base = model.config, model.transformer
+        self.n_heads = self.n_kv = cfg.n_head
+        self.head_dim = cfg.n_embd // cfg.n_head
+        self.eps = cfg.layer_norm_epsilon
+        self.embed, self.wpe = base.wte.weight.detach(), base.wpe.weight.detach()       # (V, H), (P, H)
+        self.norm = (base.ln_f.weight.detach(), base.ln_f.bias.detach())
+        self.lm_head = model.lm_head.weight.detach()                                    # (V, H)
+        t = lambda conv: conv.weight.detach().t().contiguous()                          # Conv1D (in, out) -> (out, in)
+        with torch.no_grad():
+            self.layers = [(b.ln_1.weight.detach(), b.ln_1.bias.detach(), t(b.attn.c_attn), b.attn.c_attn.bias.detach(),
+                            t(b.attn.c_proj), b.attn.c_proj.bias.detach(), b.ln_2.weight.detach(), b.ln_2.bias.detach(),
+                            t(b.mlp.c_fc), b.mlp.c_fc.bias.detach(), t(b.mlp.c_proj), b.mlp.c_proj.bias.detach())
+                           for b in base.h]
+        self.gelu = "none" if cfg.activation_function == "gelu" else "tanh"
+        self.dtype, self.device = self.embed.dtype, self.embed.device
+
+    @classmethod
+    def supports(cls, model) -> bool:
+        cfg = model.config
+        return (getattr(cfg, "model_type", None) == "gpt2"
+                and cfg.activation_function in ("gelu_new", "gelu_pytorch_tanh", "gelu")
+                and getattr(cfg, "scale_attn_weights", True) and not getattr(cfg, "scale_attn_by_inverse_layer_idx", False)
+                and not getattr(cfg, "reorder_and_upcast_attn", False) and not getattr(cfg, "add_cross_attention", False))
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+                cache: FastCache) -> torch.Tensor:
+        """As FastDecoder.forward, for GPT-2."""
+        R, T = ids.shape
+        nh, D = self.n_heads, self.head_dim
+        start = cache.length
+        if start + T > cache.capacity:
+            raise RuntimeError(f"FastCache overflow: {start} + {T} > capacity {cache.capacity}")
+        x = F.embedding(ids, self.embed) + F.embedding(positions, self.wpe)            # (R, T, H)
+        mask = self._mask(attention_mask, R, T, start)
+        for li, (g1, b1, w_qkv, b_qkv, w_o, b_o, g2, b2, w_fc, b_fc, w_out, b_out) in enumerate(self.layers):
+            q, k, v = F.linear(F.layer_norm(x, (x.shape[-1],), g1, b1, self.eps), w_qkv, b_qkv).chunk(3, dim=-1)
+            cache.k[li][:, :, start:start + T] = k.view(R, T, nh, D).transpose(1, 2)
+            cache.v[li][:, :, start:start + T] = v.view(R, T, nh, D).transpose(1, 2)
+            keys, values = cache.k[li][:, :, :start + T], cache.v[li][:, :, :start + T]
+            o = F.scaled_dot_product_attention(q.view(R, T, nh, D).transpose(1, 2), keys, values, attn_mask=mask,
+                                               scale=D ** -0.5)                          # (R, nh, T, D)
+            x = x + F.linear(o.transpose(1, 2).reshape(R, T, nh * D), w_o, b_o)
+            h = F.gelu(F.linear(F.layer_norm(x, (x.shape[-1],), g2, b2, self.eps), w_fc, b_fc), approximate=self.gelu)
+            x = x + F.linear(h, w_out, b_out)
+        cache.length = start + T
+        return F.linear(F.layer_norm(x[:, -1], (x.shape[-1],), *self.norm, self.eps), self.lm_head).float()
