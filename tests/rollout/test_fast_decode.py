@@ -94,3 +94,22 @@ def test_other_architectures_use_the_models_forward():
     opt = OPTForCausalLM(OPTConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                    ffn_dim=64, word_embed_proj_dim=32))
     assert FastDecoder.for_model(relu) is None and FastDecoder.for_model(opt) is None
+
+
+def test_lora_wrapped_models_run_their_own_forward(tiny_model_dir, one_thread):
+    """peft's LoRA Linear keeps the base weight in `weight`: a decoder reading it would sample the base model,
+    not the policy. Such models take the model's forward, so samples follow the adapters."""
+    from r1kit.models import load_tokenizer
+    from r1kit.models.lora import load_lora_policy
+
+    model, lora = load_lora_policy(str(tiny_model_dir), {"r": 4}, dtype="float32", device="cpu")
+    for name, p in model.named_parameters():
+        if "lora_B" in name:  # adapters start as a no-op (B = 0): make them change the function
+            p.data.normal_(0, 0.5)
+    assert FastDecoder.for_model(model) is None
+    tok = load_tokenizer(tiny_model_dir)
+    params = SamplingParams(max_new_tokens=16, temperature=1.0, n=2, seed=1)
+    with_adapters = RolloutEngine(model, tok).generate(["1 + 2 ="], params)
+    with lora.disable_adapter():
+        base = RolloutEngine(model, tok).generate(["1 + 2 ="], params)
+    assert not torch.equal(with_adapters.logp, base.logp)

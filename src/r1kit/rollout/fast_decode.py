@@ -12,7 +12,8 @@ computed once per step for all layers, one boolean attention mask per step, and 
 place. Tested against the model's own logits (tests/rollout/test_fast_decode.py): equal to float rounding in
 fp32, prefill and decode, with left padding and shared rows.
 
-Supported: model_type qwen2 or llama, full attention in every layer, rope_type default / linear / llama3 (the
+Supported: plain layers only (no LoRA-wrapped or quantised projections: `plain_projections`), model_type qwen2
+or llama, full attention in every layer, rope_type default / linear / llama3 (the
 scaling lives in inv_freq), SiLU MLP; and gpt2 (Gpt2Decoder: the demo's base models). Anything else:
 `for_model` returns None and the engine runs the model.
 """
@@ -73,6 +74,20 @@ def _cat_bias(*linears) -> torch.Tensor | None:
                       for lin in linears])
 
 
+def plain_projections(model) -> bool:
+    """Whether every projection a decoder reads is a plain torch Linear (GPT-2: transformers' Conv1D), so its
+    `weight` is the whole function. Wrapped layers -- peft's LoRA Linear, whose `weight` is only the base
+    weight, quantised layers -- are not: a decoder would silently sample another model than the policy."""
+    from transformers.pytorch_utils import Conv1D
+
+    lm_head = getattr(model, "lm_head", None)
+    heads_ok = lm_head is not None and type(lm_head) is torch.nn.Linear
+    kinds = {torch.nn.Linear, Conv1D}
+    names = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc")
+    layers = [m for name, m in model.named_modules() if name.rsplit(".", 1)[-1] in names]
+    return heads_ok and bool(layers) and all(type(m) in kinds for m in layers)
+
+
 class FastDecoder:
     """What the engine calls: `for_model` picks the decoder of the model's architecture; every decoder has
     new_cache(rows, capacity) and forward(ids, attention_mask, positions, cache) -> (R, V) fp32 logits."""
@@ -87,6 +102,8 @@ class FastDecoder:
     def for_model(cls, model) -> FastDecoder | None:
         """A FastDecoder (Gpt2Decoder for GPT-2) over `model`'s current weights, or None when the model is not of
         a supported kind."""
+        if not plain_projections(model):  # e.g. LoRA layers: their weight is the base's, not the policy's
+            return None
         if Gpt2Decoder.supports(model):
             return Gpt2Decoder(model)
         cfg = model.config
