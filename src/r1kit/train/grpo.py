@@ -9,6 +9,12 @@ logprobs as `old_logp` (DeepSeek-R1 eq. 1). With mu = 1 the ratio is 1 and the c
 triggers; the clip matters for mu > 1. With model.lora only LoRA adapters train (r1kit.models.lora): the
 KL reference is the same model with its adapters off, and checkpoints hold the merged weights plus adapter/.
 
+    torchrun --nproc_per_node N -m r1kit train grpo --config C --parallel.strategy=ddp|fsdp2
+
+runs this same loop on every process, each on its block of the step's prompts, with global normalisers and
+advantages (r1kit.train.dist, docs/scaling.md). rollout.backend=server samples from an inference server that
+reloads the policy after each step (train/server_rollout.py, docs/server-rollouts.md).
+
 Held-out pass@1 (step 0, every `eval.every` steps, the end) goes through the one evaluator,
 r1kit.rollout.evaluate, which `r1kit eval` also runs: a checkpoint evaluated there with the same
 settings gets the same samples and the same number. train/ never imports eval/ (they are siblings).
