@@ -45,6 +45,28 @@ class LiveServer:
         self.sock.close()
 
 
+def record_streams(batcher) -> list:
+    """Wrap `batcher.submit` so that every real stream it returns is kept (in the returned list, in order) with
+    its request (`stream.request`) and the token ids pushed to it (`stream.ids`; a token pushed after a cancel
+    is recorded too: compare prefixes)."""
+    streams, submit = [], batcher.submit
+
+    def spy(request):
+        stream = submit(request)
+        stream.request, stream.ids, push = request, [], stream._push
+
+        def record(token, *args):
+            stream.ids.append(token)
+            push(token, *args)
+
+        stream._push = record
+        streams.append(stream)
+        return stream
+
+    batcher.submit = spy
+    return streams
+
+
 class Served:
     """A running server over a FakeBatcher; tests may change `fake.script` (reset for each test)."""
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from tests.serve.conftest import LiveServer
+from tests.serve.conftest import LiveServer, record_streams
 
 CHAT = [{"role": "user", "content": "What is 2 + 3?"}]
 SPECIAL = ("<|endoftext|>", "<|pad|>", "<|User|>", "<|Assistant|>")  # a random model may emit invalid UTF-8
@@ -27,22 +27,7 @@ def tiny(tiny_model_dir):
     torch.set_num_threads(1)
     tokenizer = load_tokenizer(tiny_model_dir)
     batcher = Batcher(load_model(tiny_model_dir), tokenizer, max_batch=4, max_queue=16)
-    streams = []
-    submit = batcher.submit
-
-    def spy(request):  # records the real streams (to check how each one ended), their requests and token ids
-        stream = submit(request)
-        stream.request, stream.ids, push = request, [], stream._push
-
-        def record(token, *args):
-            stream.ids.append(token)  # a token pushed after a cancel is recorded too: compare prefixes
-            push(token, *args)
-
-        stream._push = record
-        streams.append(stream)
-        return stream
-
-    batcher.submit = spy
+    streams = record_streams(batcher)
     batcher.start()
     with LiveServer(create_app(batcher, tokenizer, model_name="tiny")) as server:
         client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)

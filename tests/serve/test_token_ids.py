@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from tests.serve.conftest import LiveServer
+from tests.serve.conftest import LiveServer, record_streams
 
 
 @pytest.fixture(scope="module")
@@ -22,21 +22,7 @@ def tiny(tiny_model_dir):
     torch.set_num_threads(1)
     tokenizer = load_tokenizer(tiny_model_dir)
     batcher = Batcher(load_model(tiny_model_dir), tokenizer, max_batch=4, max_queue=16)
-    streams, submit = [], batcher.submit
-
-    def spy(request):
-        stream = submit(request)
-        stream.ids, push = [], stream._push
-
-        def record(token, *args):
-            stream.ids.append(token)
-            push(token, *args)
-
-        stream._push = record
-        streams.append(stream)
-        return stream
-
-    batcher.submit = spy
+    streams = record_streams(batcher)
     batcher.start()
     with LiveServer(create_app(batcher, tokenizer, model_name="tiny")) as server:
         with httpx.Client(base_url=server.url, timeout=60) as http:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import torch
 
-from tests.serve.conftest import LiveServer
+from tests.serve.conftest import LiveServer, record_streams
 
 N = 16  # greedy tokens per request
 
@@ -56,21 +56,7 @@ def tiny(tiny_model_dir, one_thread):
 
     tokenizer = load_tokenizer(tiny_model_dir)
     batcher = Batcher(load_model(tiny_model_dir), tokenizer, model_path=str(tiny_model_dir))
-    streams, submit = [], batcher.submit
-
-    def spy(request):
-        stream = submit(request)
-        stream.ids, push = [], stream._push
-
-        def record(token, *args):
-            stream.ids.append(token)
-            push(token, *args)
-
-        stream._push = record
-        streams.append(stream)
-        return stream
-
-    batcher.submit = spy
+    streams = record_streams(batcher)
     batcher.start()
     with LiveServer(create_app(batcher, tokenizer, model_name="tiny")) as server:
         with httpx.Client(base_url=server.url, timeout=60) as http:
