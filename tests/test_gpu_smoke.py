@@ -2,7 +2,6 @@
 the throughput arithmetic on a hand-written metrics.jsonl, and the --tiny path end to end (torchrun, fsdp2,
 bf16, gloo) in under a minute."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_benchmark
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_smoke.py"
 
 
 @pytest.fixture(scope="module")
 def smoke():
-    spec = importlib.util.spec_from_file_location("gpu_smoke", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_smoke")
 
 
 def test_full_shape_is_qwen25_05b(smoke, one_thread):

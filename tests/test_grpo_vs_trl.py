@@ -1,7 +1,6 @@
 """benchmarks/grpo_vs_trl.py on a tiny model: one r1kit GRPO step and one TRL GRPOTrainer step with the same
 settings, prompts and reward. Needs the `bench` extra (trl); skipped without it (CI does not install it)."""
 
-import importlib.util
 import math
 import subprocess
 import sys
@@ -9,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_benchmark
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "grpo_vs_trl.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("grpo_vs_trl", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("grpo_vs_trl")
 
 
 def test_hash_reward_is_spread_and_deterministic(bench):
