@@ -92,6 +92,21 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, trainer_state: d
     return final
 
 
+def save_run(dist, run_dir: Path, step: int, model, tokenizer, opt, sched, data_position: int, **kw) -> Path | None:
+    """`save_checkpoint` for a run that may span processes (r1kit.train.dist): under fsdp2 every rank helps
+    gather the full weights and optimizer state, rank 0 writes, and every rank returns once the checkpoint is
+    complete -- its path on rank 0, None on the others. kw: save_checkpoint's ref_model, keep, template, lora."""
+    from r1kit.train.dist import full_state_dict, optimizer_state
+
+    weights, optimizer = full_state_dict(model), optimizer_state(model, opt)  # fsdp2: collectives
+    path = None
+    if dist.is_main:
+        state = trainer_state(opt, sched, step, data_position, optimizer=optimizer)
+        path = save_checkpoint(run_dir, step, model, tokenizer, state, state_dict=weights, **kw)
+    dist.barrier()
+    return path
+
+
 def _trainer_file(ckpt: Path, name: str) -> Path:
     """`ckpt/trainer/name`, or `ckpt/name` for a checkpoint of the older layout that has only that."""
     new, old = Path(ckpt) / TRAINER_DIR / name, Path(ckpt) / name

@@ -166,9 +166,7 @@ def check_parallel(d: Dist, cfg, batch_name: str, batch: int) -> None:
     (`batch_name` = `batch`) that does not divide over the ranks, and what fsdp2 does not support yet."""
     if not d.active:
         return
-    if batch % d.world_size:
-        raise R1kitError(f"{batch_name} = {batch} does not divide over {d.world_size} processes; "
-                         f"make it a multiple of {d.world_size}")
+    d.block(range(batch), batch_name)  # the error every step's split would give, before anything loads
     if not d.sharded:
         return
     grpo = getattr(cfg, "grpo", None)

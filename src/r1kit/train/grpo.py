@@ -30,7 +30,7 @@ import torch
 
 from r1kit import algo
 from r1kit.train.checkpoint import (latest_checkpoint, load_policy, load_ref_weights, open_run_dir, restore_trainer_state,
-                                   run_start, save_checkpoint, trainer_state)
+                                   run_start, save_run)
 from r1kit.train.config import GRPORunConfig
 from r1kit.train.dist import Dist
 from r1kit.train.forward import logp_agreement
@@ -167,20 +167,12 @@ def save(run: Run, in_flight: int = 0) -> Path | None:
     """Write a checkpoint (rank 0 only; under fsdp2 every rank helps gather the full weights and optimizer
     state first). Returns its path on rank 0, None on the others, once it is complete. in_flight: examples
     already taken from the stream for a batch being sampled ahead (RolloutAhead): a resume takes them again."""
-    from r1kit.train.dist import full_state_dict, optimizer_state
-
-    weights, optimizer = full_state_dict(run.model), optimizer_state(run.model, run.opt)   # fsdp2: collectives
-    path = None
-    if run.dist.is_main:
-        state = trainer_state(run.opt, run.sched, run.step, run.train.position - in_flight, optimizer=optimizer)
-        reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
-        path = save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state,
-                               ref_model=run.ref_model if reset else None, keep=run.cfg.keep_checkpoints,
-                               template=run.cfg.data.template,  # the prompt it trained on, as its chat template
-                               lora=run.lora,  # LoRA: merged weights on top, the adapter in adapter/
-                               state_dict=weights)
-    run.dist.barrier()
-    return path
+    reset = run.ref_model is not None and run.cfg.grpo.ref_reset_every and run.step >= run.cfg.grpo.ref_reset_every
+    return save_run(run.dist, run.dir, run.step, run.model, run.tokenizer, run.opt, run.sched,
+                    run.train.position - in_flight, ref_model=run.ref_model if reset else None,
+                    keep=run.cfg.keep_checkpoints,
+                    template=run.cfg.data.template,  # the prompt it trained on, as its chat template
+                    lora=run.lora)  # LoRA: merged weights on top, the adapter in adapter/
 
 
 def rollout_request(run, step: int) -> tuple[list, list[str], object]:

@@ -26,7 +26,7 @@ import torch
 
 from r1kit.errors import R1kitError
 from r1kit.train.checkpoint import (latest_checkpoint, load_policy, open_run_dir, restore_trainer_state, run_start,
-                                   save_checkpoint, trainer_state)
+                                   save_run)
 from r1kit.train.dist import Dist
 from r1kit.train.grpo import PromptStream
 from r1kit.train.metrics import MetricsLogger
@@ -154,17 +154,9 @@ def sft_step(run: SFTRun) -> dict[str, float]:
 
 def save_sft(run: SFTRun) -> Path | None:
     """Write a checkpoint (rank 0; under fsdp2 every rank helps gather it first); its path on rank 0."""
-    from r1kit.train.dist import full_state_dict, optimizer_state
-
-    weights, optimizer = full_state_dict(run.model), optimizer_state(run.model, run.opt)   # fsdp2: collectives
-    path = None
-    if run.dist.is_main:
-        state = trainer_state(run.opt, run.sched, run.step, run.stream.position, optimizer=optimizer)
-        path = save_checkpoint(run.dir, run.step, run.model, run.tokenizer, state, keep=run.cfg.keep_checkpoints,
-                               template="chat", lora=run.lora,  # its own chat template; LoRA: merged + adapter/
-                               state_dict=weights)
-    run.dist.barrier()
-    return path
+    return save_run(run.dist, run.dir, run.step, run.model, run.tokenizer, run.opt, run.sched, run.stream.position,
+                    keep=run.cfg.keep_checkpoints,
+                    template="chat", lora=run.lora)  # its own chat template; LoRA: merged + adapter/
 
 
 def train_sft(cfg: SFTRunConfig, resume: bool = False, progress: bool = True, console=None) -> dict:
