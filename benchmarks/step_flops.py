@@ -27,8 +27,9 @@
    (forward hooks count both; the rollout's fast decoder bypasses the modules, so for it the tokens are
    U x Lp prefill + B x (Lc - 1) decode, logits U + B x (Lc - 1)). It is compared with the counted FLOPs less
    attention, which it leaves out. Where a micro-batch's rows share their prompt (r1kit.train.forward runs it
-   once), the update's x3 overstates a little: the prefix pass's logits and last layer get no gradient. The issue's target is >= 50% of peak for the training step on the 25.4M model;
-   the printout says whether the update phase and the whole step reach it, as measured.
+   once), the update's x3 overstates a little: the prefix pass's logits and last layer get no gradient.
+   The issue's target is >= 50% of peak for the training step on the 25.4M model; the printout says whether the
+   update phase and the whole step reach it, as measured.
 """
 
 from __future__ import annotations
