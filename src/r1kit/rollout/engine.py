@@ -49,12 +49,15 @@ class RolloutEngine:
         text, e.g. a chat template, carries its own BOS).
     fast: `generate` runs qwen2 / llama models through rollout.fast_decode.FastDecoder (the same function,
         less overhead per token); False, or another architecture: the model's own forward.
+    compute_dtype: with `fast`, the decoder samples from copies of the weights cast to this dtype (bf16 under
+        mixed precision: the policy's fp32 master weights, computed in bf16 as its training forward is).
     """
 
     def __init__(self, model, tokenizer, *, share_prompts: bool = True, compact_min_frac: float = 0.25,
-                 add_special_tokens: bool = False, fast: bool = True) -> None:
+                 add_special_tokens: bool = False, fast: bool = True, compute_dtype: torch.dtype | None = None) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.fast, self._fast = fast, None  # _fast: the FastDecoder of the generate call in progress
+        self.compute_dtype = compute_dtype
         self.share_prompts, self.compact_min_frac = share_prompts, compact_min_frac
         self.add_special_tokens = add_special_tokens
         self.eos_ids = eos_token_ids(model, tokenizer)
@@ -79,7 +82,7 @@ class RolloutEngine:
         was_training = self.model.training
         self.model.eval()
         try:
-            self._fast = FastDecoder.for_model(self.model) if self.fast else None  # this call's weights
+            self._fast = FastDecoder.for_model(self.model, self.compute_dtype) if self.fast else None  # this call's
             return self._generate(prompts, params)
         finally:
             self._fast = None  # prefill / decode_step called directly (serve's batcher) run the model itself

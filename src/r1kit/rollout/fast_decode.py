@@ -1,6 +1,7 @@
 """A lean forward pass for sampling from Llama-family models (qwen2, llama), with its own KV cache.
 
     fast = FastDecoder.for_model(model)         # None when the model is not supported: use model(...) then
+    fast = FastDecoder.for_model(model, torch.bfloat16)   # bf16 copies of fp32 weights (mixed precision)
     cache = fast.new_cache(rows, capacity)
     logits = fast.forward(ids, attention_mask, positions, cache)     # (R, V) fp32, the last position's
 
@@ -88,6 +89,42 @@ def plain_projections(model) -> bool:
     return heads_ok and bool(layers) and all(type(m) in kinds for m in layers)
 
 
+def llama_family(model) -> bool:
+    """Whether `model` is a qwen2 / llama of the form LlamaDecoder (and train.lean_forward) compute: SiLU MLP,
+    full attention in every layer, rope_type default / linear / llama3."""
+    cfg = model.config
+    if getattr(cfg, "model_type", None) not in SUPPORTED or getattr(cfg, "hidden_act", "silu") != "silu":
+        return False
+    if any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or ()):
+        return False
+    if getattr(cfg, "use_sliding_window", False):
+        return False
+    rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
+    return rotary is not None and getattr(rotary, "rope_type", "default") in ROPE_TYPES
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm as transformers' Llama/Qwen2 compute it: x / sqrt(mean(x^2) + eps) in fp32, cast back to x's
+    dtype, then scaled by weight. x: (..., H), weight: (H,)."""
+    h = x.float()
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * h.to(x.dtype)
+
+
+def rope_tables(positions: torch.Tensor, inv_freq: torch.Tensor, scale: float, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin: (..., T, D) in `dtype` for positions (..., T), rotate-half layout: angle p * inv_freq[i],
+    repeated over both halves, times the rope type's attention scaling."""
+    freqs = positions[..., None].float() * inv_freq                                    # (..., T, D/2)
+    emb = torch.cat([freqs, freqs], dim=-1)                                             # (..., T, D)
+    return (emb.cos() * scale).to(dtype), (emb.sin() * scale).to(dtype)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding, rotate-half form: x * cos + [-x2, x1] * sin over the last dim (D)."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
+
+
 class FastDecoder:
     """What the engine calls: `for_model` picks the decoder of the model's architecture; every decoder has
     new_cache(rows, capacity) and forward(ids, attention_mask, positions, cache) -> (R, V) fp32 logits."""
@@ -99,24 +136,15 @@ class FastDecoder:
     device: torch.device
 
     @classmethod
-    def for_model(cls, model) -> FastDecoder | None:
-        """A FastDecoder (Gpt2Decoder for GPT-2) over `model`'s current weights, or None when the model is not of
+    def for_model(cls, model, dtype: torch.dtype | None = None) -> FastDecoder | None:
+        """A FastDecoder (Gpt2Decoder for GPT-2) over `model`'s current weights, cast to `dtype` when given (the
+        compute dtype of mixed precision: bf16 copies of fp32 master weights), or None when the model is not of
         a supported kind."""
         if not plain_projections(model):  # e.g. LoRA layers: their weight is the base's, not the policy's
             return None
         if Gpt2Decoder.supports(model):
-            return Gpt2Decoder(model)
-        cfg = model.config
-        if getattr(cfg, "model_type", None) not in SUPPORTED or getattr(cfg, "hidden_act", "silu") != "silu":
-            return None
-        if any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or ()):
-            return None
-        if getattr(cfg, "use_sliding_window", False):
-            return None
-        rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
-        if rotary is None or getattr(rotary, "rope_type", "default") not in ROPE_TYPES:
-            return None
-        return LlamaDecoder(model)
+            return Gpt2Decoder(model, dtype)
+        return LlamaDecoder(model, dtype) if llama_family(model) else None
 
     def new_cache(self, rows: int, capacity: int) -> FastCache:
         return FastCache(len(self.layers), rows, self.n_kv, capacity, self.head_dim, self.dtype, self.device)
@@ -136,6 +164,16 @@ class FastDecoder:
         allowed = allowed | (j[None, :] == i[:, None])
         return allowed.unsqueeze(1)
 
+    def _cast(self, dtype: torch.dtype) -> None:
+        """Every weight this decoder reads (the fused copies, norms, embeddings, head) cast to `dtype`."""
+        cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+        for name in ("embed", "wpe", "lm_head"):
+            if hasattr(self, name):
+                setattr(self, name, cast(getattr(self, name)))
+        self.norm = tuple(map(cast, self.norm)) if isinstance(self.norm, tuple) else cast(self.norm)
+        self.layers = [Layer(*map(cast, vars(w).values())) if isinstance(w, Layer) else tuple(map(cast, w))
+                       for w in self.layers]
+
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
                 cache: FastCache) -> torch.Tensor:
         raise NotImplementedError
@@ -144,7 +182,7 @@ class FastDecoder:
 class LlamaDecoder(FastDecoder):
     """qwen2 / llama: the model's forward for sampling, over weights fused from the model as it is now."""
 
-    def __init__(self, model):
+    def __init__(self, model, dtype: torch.dtype | None = None):
         cfg, base = model.config, model.model
         self.n_heads, self.n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
@@ -156,6 +194,8 @@ class LlamaDecoder(FastDecoder):
         self.inv_freq, self.rope_scale = rotary.inv_freq.detach().float(), float(rotary.attention_scaling)
         with torch.no_grad():
             self.layers = [self._layer(layer) for layer in base.layers]
+        if dtype is not None and dtype != self.embed.dtype:
+            self._cast(dtype)
         self.dtype, self.device = self.embed.dtype, self.embed.device
 
     @staticmethod
@@ -169,22 +209,14 @@ class LlamaDecoder(FastDecoder):
                      m.down_proj.weight.detach(), _bias(m.down_proj))
 
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """RMSNorm as transformers computes it: in fp32, cast back, then scaled."""
-        h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
-        return weight * h.to(x.dtype)
+        return rms_norm(x, weight, self.eps)
 
     def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, sin: (R, 1, T, D) for positions (R, T), rotate-half layout."""
-        freqs = positions[..., None].float() * self.inv_freq                            # (R, T, D/2)
-        emb = torch.cat([freqs, freqs], dim=-1)                                         # (R, T, D)
-        return ((emb.cos() * self.rope_scale).to(self.dtype).unsqueeze(1),
-                (emb.sin() * self.rope_scale).to(self.dtype).unsqueeze(1))
+        """cos, sin: (R, 1, T, D) for positions (R, T)."""
+        cos, sin = rope_tables(positions, self.inv_freq, self.rope_scale, self.dtype)
+        return cos.unsqueeze(1), sin.unsqueeze(1)
 
-    @staticmethod
-    def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        half = x.shape[-1] // 2
-        return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
+    _rotate = staticmethod(rotate)
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
                 cache: FastCache) -> torch.Tensor:
@@ -219,7 +251,7 @@ class Gpt2Decoder(FastDecoder):
     """FastDecoder's contract for GPT-2 (the demo's tiny base models): learned positions, LayerNorm, fused c_attn,
     GELU MLP; Conv1D weights transposed once per generate call."""
 
-    def __init__(self, model):
+    def __init__(self, model, dtype: torch.dtype | None = None):
         cfg, base = model.config, model.transformer
         self.n_heads = self.n_kv = cfg.n_head
         self.head_dim = cfg.n_embd // cfg.n_head
@@ -234,6 +266,8 @@ class Gpt2Decoder(FastDecoder):
                             t(b.mlp.c_fc), b.mlp.c_fc.bias.detach(), t(b.mlp.c_proj), b.mlp.c_proj.bias.detach())
                            for b in base.h]
         self.gelu = "none" if cfg.activation_function == "gelu" else "tanh"
+        if dtype is not None and dtype != self.embed.dtype:
+            self._cast(dtype)
         self.dtype, self.device = self.embed.dtype, self.embed.device
 
     @classmethod

@@ -152,15 +152,24 @@ class ParallelConfig:
     averaged once per step) or fsdp2 (parameters, gradients and optimizer state sharded; also on one GPU).
     Read only under torchrun / accelerate launch; a plain `r1kit train` is one process either way."""
     mixed_precision: str = "no"
-    """no, or bf16 (fsdp2 only): compute in bfloat16 with float32 master weights and gradient reduction."""
+    """no, or bf16: compute in bfloat16, keep float32 master weights, gradients and optimizer state (needs
+    model.dtype float32). One process and ddp: qwen2 / llama train through train/lean_forward.py (matmuls in
+    bf16, attention and norms in fp32), other models under torch.autocast, and the rollout engine decodes with
+    bf16 copies of the weights; SFT forwards run under torch.autocast. fsdp2: its MixedPrecisionPolicy,
+    gradients reduced in float32."""
 
     def __post_init__(self) -> None:
         if self.strategy not in ("ddp", "fsdp2"):
             raise R1kitError(f"parallel.strategy must be ddp or fsdp2, got {self.strategy!r}")
         if self.mixed_precision not in ("no", "bf16"):
             raise R1kitError(f"parallel.mixed_precision must be no or bf16, got {self.mixed_precision!r}")
-        if self.mixed_precision == "bf16" and self.strategy != "fsdp2":
-            raise R1kitError("parallel.mixed_precision=bf16 needs parallel.strategy=fsdp2 (or set model.dtype)")
+
+
+def check_mixed_precision(model: "ModelConfig", parallel: ParallelConfig) -> None:
+    """Mixed precision keeps float32 master weights: model.dtype must load them as float32."""
+    if parallel.mixed_precision == "bf16" and model.dtype != "float32":
+        raise R1kitError(f"parallel.mixed_precision=bf16 keeps float32 master weights: set model.dtype=float32, "
+                         f"not {model.dtype}")
 
 
 @dataclass
@@ -199,6 +208,7 @@ class GRPORunConfig:
     """torch CPU threads; 0 = torch's default."""
 
     def __post_init__(self) -> None:
+        check_mixed_precision(self.model, self.parallel)
         if self.rollout.group_size < 2:
             raise R1kitError(f"rollout.group_size must be >= 2 (GRPO needs a group baseline), got {self.rollout.group_size}")
         for name, value, low in (("steps", self.steps, 1), ("rollout.prompts_per_step", self.rollout.prompts_per_step, 1),

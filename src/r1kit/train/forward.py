@@ -64,15 +64,16 @@ def prefix_shared_logits(model, input_ids: Tensor, attention_mask: Tensor, prefi
 
 
 def completion_logprobs(model, prompt_ids: Tensor, prompt_mask: Tensor, completion_ids: Tensor,
-                        completion_mask: Tensor, temperature: float, with_entropy: bool = False
-                        ) -> tuple[Tensor, Tensor | None]:
+                        completion_mask: Tensor, temperature: float, with_entropy: bool = False,
+                        weights=None) -> tuple[Tensor, Tensor | None]:
     """log pi(o_t | q, o_<t) at temperature T for every completion token, teacher-forced.
 
     prompt_ids/prompt_mask: (B, Lp) left-padded (as the rollout returns them);
     completion_ids/completion_mask: (B, Lc) right-padded. Returns logp (B, Lc) float32 (values at
     masked positions are meaningless; callers mask them) and, if asked, the policy entropy (B, Lc)
     without gradient. Rows are re-packed prompt-first with right padding so the shared template
-    prefix is computed once (prefix_shared_logits).
+    prefix is computed once (prefix_shared_logits). weights: a train.lean_forward.LeanWeights of `model`
+    (mixed precision): the logits come from lean_logits over it instead of the model's own forward.
     """
     B, Lp = prompt_ids.shape
     Lc = completion_ids.shape[1]
@@ -87,7 +88,13 @@ def completion_logprobs(model, prompt_ids: Tensor, prompt_mask: Tensor, completi
     rows = ids[:, :min_plen - 1].tolist()
     # fsdp2: every forward is a collective, and ranks' rows differ: one plain forward each, on every rank
     prefix_len = common_prefix_len(rows, min_plen - 1) if B > 1 and not is_sharded(model) else 0
-    logits = prefix_shared_logits(model, ids, mask, prefix_len, keep)                 # (B, keep, V)
+    if weights is not None:
+        from r1kit.train.lean_forward import lean_logits
+
+        shared = prefix_len if prefix_len >= MIN_SHARED_PREFIX and B > 1 else 0
+        logits = lean_logits(weights, ids, shared, keep)                              # (B, keep, V)
+    else:
+        logits = prefix_shared_logits(model, ids, mask, prefix_len, keep)             # (B, keep, V)
     start = (plen - min_plen).unsqueeze(1) + torch.arange(Lc, device=ids.device).unsqueeze(0)   # (B, Lc)
     logits = logits.gather(1, start.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))   # (B, Lc, V): predicts o_t
     logp = token_logprobs(logits, completion_ids, temperature)                        # (B, Lc)

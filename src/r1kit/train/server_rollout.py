@@ -26,8 +26,9 @@ def open_rollout_engine(run):
     r = run.cfg.rollout
     if r.backend == "engine":
         from r1kit.rollout import RolloutEngine
+        from r1kit.train.lean_forward import compute_dtype
 
-        return RolloutEngine(run.model, run.tokenizer)
+        return RolloutEngine(run.model, run.tokenizer, compute_dtype=compute_dtype(run.cfg.parallel, run.model))
     from r1kit.rollout.remote import ServerEngine
     from r1kit.rollout.stopping import eos_token_ids
 

@@ -8,7 +8,7 @@
 from dataclasses import dataclass, field
 
 from r1kit.errors import R1kitError
-from r1kit.train.config import ModelConfig, OptimConfig, ParallelConfig
+from r1kit.train.config import ModelConfig, OptimConfig, ParallelConfig, check_mixed_precision
 
 
 @dataclass
@@ -50,6 +50,7 @@ class SFTRunConfig:
     """torch CPU threads; 0 = torch's default."""
 
     def __post_init__(self) -> None:
+        check_mixed_precision(self.model, self.parallel)
         for name, value, low in (("steps", self.steps, 1), ("data.batch_size", self.data.batch_size, 1),
                                  ("data.max_length", self.data.max_length, 2), ("data.limit", self.data.limit, 0),
                                  ("optim.micro_batch_size", self.optim.micro_batch_size, 0),

@@ -210,7 +210,8 @@ def summed_nll(model, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
 
 
 
-def accumulate_grad(model, forwards: list[dict[str, Tensor]], device, dist=None) -> tuple[float, int]:
+def accumulate_grad(model, forwards: list[dict[str, Tensor]], device, dist=None, compute_dtype=None
+                    ) -> tuple[float, int]:
     """Gradients of one optimizer step's loss, accumulated over its forward batches (into .grad).
 
         loss = sum over the step's target tokens of -log p(token | prefix) / N,   N = the step's target count
@@ -219,9 +220,15 @@ def accumulate_grad(model, forwards: list[dict[str, Tensor]], device, dist=None)
     torchrun (`dist`, r1kit.train.dist) `forwards` hold this rank's examples: N counts every rank's targets,
     each rank's loss is scaled by world_size and the gradients averaged over ranks, so the step equals one
     process's on the global batch; an fsdp2 rank short of forwards runs zero-weight ones (forwards are
-    collectives). Returns (loss, N), both global."""
+    collectives). compute_dtype (parallel.mixed_precision in one process or ddp): forwards under torch.autocast
+    in that dtype, the master weights and gradients staying float32. Returns (loss, N), both global."""
+    import contextlib
+
     from r1kit.train.dist import Dist, sync_grads
 
+    device_type = torch.device(device).type
+    autocast = (lambda: torch.autocast(device_type=device_type, dtype=compute_dtype)) if compute_dtype \
+        else contextlib.nullcontext
     dist = dist or Dist()
     local = sum(int((f["labels"][:, 1:] != -100).sum()) for f in forwards)
     n_targets = int(dist.sum(torch.tensor([local]))[0])
@@ -229,7 +236,8 @@ def accumulate_grad(model, forwards: list[dict[str, Tensor]], device, dist=None)
     total = 0.0
     for k in range(n_forwards):
         f, weight = forwards[min(k, len(forwards) - 1)], float(k < len(forwards))  # past the end: weighs nothing
-        nll, _ = summed_nll(model, {key: v.to(device) for key, v in f.items()})
+        with autocast():
+            nll, _ = summed_nll(model, {key: v.to(device) for key, v in f.items()})
         (nll * (weight * dist.loss_scale / max(n_targets, 1))).backward()
         total += nll.item() * weight
     sync_grads(model, dist)

@@ -29,6 +29,7 @@ from r1kit.train.checkpoint import (latest_checkpoint, load_policy, open_run_dir
                                    save_run)
 from r1kit.train.dist import Dist
 from r1kit.train.grpo import PromptStream
+from r1kit.train.lean_forward import compute_dtype
 from r1kit.train.metrics import MetricsLogger
 from r1kit.train.optim import optimizer_for
 from r1kit.train.sft_config import SFTRunConfig
@@ -134,7 +135,8 @@ def sft_step(run: SFTRun) -> dict[str, float]:
     # ---- forward/backward: summed NLL / the step's target count (every rank's), accumulated ----
     run.model.train()
     run.opt.zero_grad(set_to_none=True)
-    loss, n_targets = accumulate_grad(run.model, forwards, run.device, run.dist)
+    loss, n_targets = accumulate_grad(run.model, forwards, run.device, run.dist,
+                                      compute_dtype(cfg.parallel, run.model))  # mixed precision: autocast
     # ---- update ----
     grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
     grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # fsdp2: a DTensor

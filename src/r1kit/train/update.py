@@ -41,8 +41,10 @@ def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, d
     collectives). Returns the share-weighted diagnostics summed over ranks, plus entropy, loss and grad_norm.
     """
     from r1kit.train.dist import sync_grads
+    from r1kit.train.lean_forward import compute_dtype, mixed_forward
 
     dist = dist or Dist()
+    weights, autocast = mixed_forward(model, compute_dtype(getattr(cfg, "parallel", None), model), grad=True)  # mixed precision
     B = batch.completion_ids.shape[0]
     micro = cfg.optim.micro_batch_size or max(B, 1)
     counts = torch.tensor([float(batch.completion_mask.sum()), float(B)], dtype=torch.float64,
@@ -56,8 +58,10 @@ def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, d
         start = min(k * micro, max(B - 1, 0) // micro * micro)  # past this rank's rows: its last micro-batch again
         idx = torch.arange(start, min(start + micro, B))
         mb = batch.rows(idx)
-        logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
-                                            mb.completion_mask, cfg.rollout.temperature, with_entropy=True)
+        with autocast():
+            logp, entropy = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
+                                                mb.completion_mask, cfg.rollout.temperature, with_entropy=True,
+                                                weights=weights)
         loss, diag = loss_of(mb, idx, logp)
         share = float(mb.completion_mask.sum()) / total_tokens if by_tokens else mb.completion_mask.shape[0] / total_rows
         share *= float(k * micro < B)  # a padding micro-batch weighs nothing
@@ -67,6 +71,8 @@ def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, d
         diag["loss"] = loss.item()
         for name, v in diag.items():
             stats[name] = stats.get(name, 0.0) + float(v) * share
+    if weights is not None:
+        weights.scatter_grads()  # the bf16 copies' fp32-accumulated gradients onto the master weights
     sync_grads(model, dist)
     if dist.active:  # the shares are global: the ranks' weighted diagnostics add up to the global ones
         parts = dist.gather(stats)
@@ -80,13 +86,18 @@ def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, d
 @torch.no_grad()
 def teacher_forced_logp(model, batch: Batch, cfg) -> torch.Tensor:
     """logp (B, Lc) of the batch's completions under `model` (reference or the pre-update policy), 0 where
-    masked, in micro-batches of cfg.optim.micro_batch_size rows at cfg.rollout.temperature."""
+    masked, in micro-batches of cfg.optim.micro_batch_size rows at cfg.rollout.temperature (in bf16 under
+    parallel.mixed_precision, as the update computes)."""
+    from r1kit.train.lean_forward import compute_dtype, mixed_forward
+
     micro = cfg.optim.micro_batch_size or max(batch.completion_ids.shape[0], 1)
+    weights, autocast = mixed_forward(model, compute_dtype(getattr(cfg, "parallel", None), model), grad=False)
     parts = []
     for start in range(0, batch.completion_ids.shape[0], micro):
         mb = batch.rows(torch.arange(start, min(start + micro, batch.completion_ids.shape[0])))
-        logp, _ = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
-                                      mb.completion_mask, cfg.rollout.temperature)
+        with autocast():
+            logp, _ = completion_logprobs(model, mb.prompt_ids, mb.prompt_mask, mb.completion_ids,
+                                          mb.completion_mask, cfg.rollout.temperature, weights=weights)
         parts.append(logp)
     if not parts:  # a rank whose groups dynamic sampling all dropped
         return torch.zeros(batch.completion_mask.shape, device=batch.completion_mask.device)
