@@ -24,9 +24,10 @@ Each run is a fresh subprocess (so neither side inherits the other's allocator o
 warm-up step, then --steps timed steps; runs alternate r1kit, TRL, r1kit, ... for --rounds. A step's time is the
 wall time between consecutive step ends (r1kit: around `grpo_step`, the loop `train_grpo` runs; TRL: a
 TrainerCallback's `on_step_end`), so it holds rollout, reward, reference pass, update and each loop's overhead.
-Precision: fp32 = both fp32; bf16 = each side's bf16 mode: TRL `bf16=True` (fp32 master weights, bf16 autocast
-through accelerate); r1kit `model.dtype=bfloat16` (weights, gradients and AdamW state all bf16: r1kit has no
-mixed-precision mode for one CPU process; `parallel.mixed_precision` needs fsdp2 under torchrun).
+Precision: fp32 = both fp32; bf16 = each side's mixed precision, float32 master weights, gradients and AdamW state
+with bf16 compute: TRL `bf16=True` (torch.autocast through accelerate; generate under it too), r1kit
+`parallel.mixed_precision=bf16` (train/lean_forward.py: bf16 matmuls, fp32 attention and norms; rollouts decoded
+with bf16 weight copies).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SHAPES = {"4m": (256, 4), "25m": (512, 8)}
+PRECISIONS = ("fp32", "bf16")  # bf16: each side's mixed precision (fp32 master weights, bf16 compute)
 TEMPLATES = {"plain": "User: {prompt}\nAssistant:", "r1_zero": "r1_zero"}  # prompt tokens here: plain 22, r1_zero 309
 SETTINGS = dict(prompts=4, group_size=8, new_tokens=64, temperature=1.0, top_p=1.0, beta=0.04, clip=0.2,
                 micro_batch=8, lr=1e-5, betas=(0.9, 0.99), weight_decay=0.0, grad_clip=1.0, digits=2, seed=0,
@@ -120,11 +122,14 @@ def same_prompt_ids(model_dir: Path, prompts: list[str]) -> bool:
 
 def r1kit_config(s: dict, model_dir: Path, out_dir: Path, precision: str, total_steps: int, threads: int):
     from r1kit.train.config import (DataConfig, EvalConfig, GRPOConfig, GRPORunConfig, ModelConfig, OptimConfig,
-                                    RolloutConfig)
+                                    ParallelConfig, RolloutConfig)
 
+    if precision not in PRECISIONS:
+        fail(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return GRPORunConfig(
-        model=ModelConfig(name_or_path=str(model_dir), dtype="bfloat16" if precision == "bf16" else "float32",
+        model=ModelConfig(name_or_path=str(model_dir), dtype="float32",
                           device="cpu"),
+        parallel=ParallelConfig(mixed_precision="bf16" if precision == "bf16" else "no"),
         data=DataConfig(task="arithmetic", task_args={"digits": s["digits"]}, template=s["template"],
                         train_size=s["prompts"], test_size=1),
         rollout=RolloutConfig(prompts_per_step=s["prompts"], group_size=s["group_size"], max_new_tokens=s["new_tokens"],
