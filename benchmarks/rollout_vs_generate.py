@@ -2,11 +2,14 @@
 
     python benchmarks/rollout_vs_generate.py                 # 4.1M Qwen2 (hidden 256, 4 layers, vocab 512)
     python benchmarks/rollout_vs_generate.py --also-25m      # and the 25.4M shape (hidden 512, 8 layers)
+    python benchmarks/rollout_vs_generate.py --dtype bfloat16   # both sides on the model cast to bf16
 
-Both sample with T = 1.0, top-p = 0.95 (no top-k) in fp32 with a KV cache, and are timed in the same process,
+Both sample with T = 1.0, top-p = 0.95 (no top-k) in --dtype (fp32 by default) with a KV cache, from the same
+model object, and are timed in the same process,
 interleaved (generate, rollout, generate, ...) after one warm-up each; the table shows the median generated
 tokens/s over --repeats. Scenarios:
-  independent  --batch prompts of random length in [prompt-len/4, prompt-len/2] (left-padded), 1 sample each
+  independent  for each of --batches (default 1, 8, 32, 128): that many prompts of random length in
+               [prompt-len/4, prompt-len/2] (left-padded), 1 sample each
   shared       --prompts prompts of --prompt-len tokens, --n samples each (generate: num_return_sequences)
   early-stop   as `independent`, but 16 of the 512 ids are eos, so rows end at scattered lengths
                (tokens/s counts tokens up to and including each row's eos)
@@ -96,6 +99,7 @@ def scenarios(args, model, tokenizer):
     pad = tokenizer.pad_token_id
     eos = list(range(VOCAB - N_EOS, VOCAB))
     indep = random_prompts(args.batch, args.prompt_len // 4, args.prompt_len // 2, seed=1)
+    sweep = {b: random_prompts(b, args.prompt_len // 4, args.prompt_len // 2, seed=1) for b in args.batches}
     shared = random_prompts(args.prompts, args.prompt_len, args.prompt_len, seed=2)
     plain, no_share = RolloutEngine(model, tokenizer), RolloutEngine(model, tokenizer, share_prompts=False)
     stopping = RolloutEngine(model, tokenizer)
@@ -105,10 +109,11 @@ def scenarios(args, model, tokenizer):
     for engine in (stopping, no_compact):
         engine.eos_ids = eos
     N = args.new_tokens
-    yield f"independent {args.batch}x1", {
-        "generate": lambda s: run_generate(model, pad, indep, 1, N, [], s),
-        "rollout": lambda s: run_rollout(plain, indep, 1, N, s),
-    }
+    for b, prompts in sweep.items():
+        yield f"independent {b}x1", {
+            "generate": lambda s, prompts=prompts: run_generate(model, pad, prompts, 1, N, [], s),
+            "rollout": lambda s, prompts=prompts: run_rollout(plain, prompts, 1, N, s),
+        }
     yield f"shared {args.prompts}x{args.n}, prompt {args.prompt_len}", {
         "generate": lambda s: run_generate(model, pad, shared, args.n, N, [], s),
         "rollout": lambda s: run_rollout(plain, shared, args.n, N, s),
@@ -126,7 +131,9 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--also-25m", action="store_true", help="also run hidden 512, 8 layers")
-    parser.add_argument("--batch", type=int, default=32, help="prompts in the independent / early-stop scenarios")
+    parser.add_argument("--batch", type=int, default=32, help="prompts in the early-stop scenario")
+    parser.add_argument("--batches", default="1,8,32,128", help="prompt counts of the independent scenario")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--prompts", type=int, default=4, help="prompts in the shared scenario")
     parser.add_argument("--n", type=int, default=8, help="samples per prompt in the shared scenario")
     parser.add_argument("--new-tokens", type=int, default=64)
@@ -134,14 +141,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    try:
+        args.batches = [int(b) for b in args.batches.split(",")]
+    except ValueError:
+        parser.error(f"--batches must be comma-separated integers, got {args.batches!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     shapes = [(args.hidden, args.layers)] + ([(512, 8)] if args.also_25m else [])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}; "
+    print(f"torch {torch.__version__}, {args.dtype}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}; "
           f"median of {args.repeats}, tokens/s")
     print(f"{'model':>8} | {'scenario':<32} | {'generate':>9} | {'rollout':>9} | {'ratio':>6} | {'ablation':>9}")
     for hidden, layers in shapes:
         model, tokenizer = build(hidden, layers)
+        model = model.to(getattr(torch, args.dtype))
         size = f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M"
         for name, fns in scenarios(args, model, tokenizer):
             rate = measure(fns, args.repeats)
