@@ -66,8 +66,10 @@ def test_recomputed_old_logp_is_the_rollout_logp(tiny_model_dir, tmp_path, tempe
     """With recompute_old_logp the agreement is logged every step at no extra cost; on-policy it is exact."""
     from r1kit.rollout import RolloutEngine
 
+    # beta > 0: every row trains (with beta = 0 zero-advantage rows skip the forward, and a step whose groups
+    # all lack spread would have no ratio to check)
     cfg = small_config(tiny_model_dir, tmp_path / "run", **{"grpo.recompute_old_logp": True, "steps": 2,
-                                                             "rollout.temperature": temperature})
+                                                             "rollout.temperature": temperature, "grpo.beta": 0.01})
     run = grpo_mod.setup_run(cfg)
     engine = RolloutEngine(run.model, run.tokenizer)
     for _ in range(2):

@@ -64,3 +64,57 @@ def test_micro_batches_accumulate_to_the_full_batch_gradient(tiny_model_dir, mon
         for a, m, g in grads:
             if a == agg:
                 assert (g - ref).norm() / ref.norm() < 1e-5, (agg, m)
+
+
+def test_zero_advantage_rows_skip_the_update_and_change_nothing(tiny_model_dir):
+    """beta = 0: rows of zero advantage run no forward, yet the gradient (all three losses, both normalisers) is
+    the one with every row in; they still count in the token normaliser. skipped_frac says how many were left
+    out; with every advantage zero the optimizer still steps on zero gradients (AdamW's moments move it)."""
+    from r1kit.train import update
+
+    torch.manual_seed(3)
+    prompt, prompt_mask = torch.randint(10, 500, (4, 8)), torch.ones(4, 8)
+    completion = torch.randint(10, 500, (4, 5))
+    mask = torch.tensor([[1] * 5, [1] * 3 + [0] * 2, [1] * 5, [1] * 2 + [0] * 3]).float()
+    old = -6.9 + 0.2 * torch.randn(4, 5, generator=torch.Generator().manual_seed(4))
+    rows_run = []
+    real = update.completion_logprobs
+
+    def counting(model, prompt_ids, *a, **k):
+        rows_run.append(prompt_ids.shape[0])
+        return real(model, prompt_ids, *a, **k)
+
+    update.completion_logprobs = counting
+    try:
+        for loss in ("grpo", "cispo", "gspo"):
+            for aggregation in ("token_mean", "seq_mean"):
+                grads = []
+                for advantages in (torch.tensor([1.0, 0.0, -0.5, 0.0]), None):
+                    model = load_model(str(tiny_model_dir))
+                    cfg = GRPORunConfig()
+                    cfg.grpo.loss, cfg.grpo.aggregation, cfg.optim.micro_batch_size = loss, aggregation, 1
+                    batch = Batch(prompt, prompt_mask, completion, mask, old,
+                                  torch.tensor([1.0, 0.0, -0.5, 0.0]), None)
+                    rows_run.clear()
+                    if advantages is None:  # the reference: every row in, through the same code
+                        stats = update.accumulate_update(
+                            model, batch, cfg, torch.optim.SGD(model.parameters(), lr=0.0),
+                            lambda mb, idx, logp: __import__("r1kit").algo.LOSSES[loss](
+                                logp, mb.old_logp, None, mb.advantages, mb.completion_mask, beta=0.0,
+                                aggregation=aggregation, max_len=5), by_tokens=aggregation == "token_mean"
+                            and loss != "gspo")
+                        assert sum(rows_run) == 4 and "skipped_frac" not in stats
+                    else:
+                        stats = policy_update(model, batch, cfg, torch.optim.SGD(model.parameters(), lr=0.0))
+                        assert sum(rows_run) == 2 and stats["skipped_frac"] == 0.5
+                    grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+                assert (grads[0] - grads[1]).norm() <= 1e-6 * grads[1].norm(), (loss, aggregation)
+    finally:
+        update.completion_logprobs = real
+    model = load_model(str(tiny_model_dir))
+    before = [p.detach().clone() for p in model.parameters()]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    stats = policy_update(model, Batch(prompt, prompt_mask, completion, mask, old, torch.zeros(4), None),
+                          GRPORunConfig(), opt)
+    assert stats["skipped_frac"] == 1.0 and stats["grad_norm"] == 0.0
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))  # weight decay still applied

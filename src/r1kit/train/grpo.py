@@ -61,16 +61,20 @@ class PromptStream:
 def policy_update(model, batch: Batch, cfg: GRPORunConfig, opt, dist: Dist | None = None) -> dict[str, float]:
     """One optimizer step of algo.LOSSES[grpo.loss] (grpo, gspo or cispo) on `batch` (accumulate_update),
     micro-batches weighted by tokens for token_mean with a token-level loss, by sequences otherwise (GSPO
-    always), so accumulation gives exactly the full-batch loss."""
+    always), so accumulation gives exactly the full-batch loss. With beta = 0 a row of zero advantage has no
+    gradient under any of the three losses (every term is A times something), so only the other rows run
+    forward and backward; they still count in the normaliser, so the step is the same (a zero-spread group
+    of R1-Zero's 0/1 rewards is the common case: its whole group is skipped)."""
     g = cfg.grpo
     loss_fn = algo.LOSSES[g.loss]
+    train_rows = batch.advantages != 0 if g.beta == 0 and batch.advantages.dim() == 1 else None
 
     def loss_of(mb: Batch, idx, logp):
         return loss_fn(logp, mb.old_logp, mb.ref_logp, mb.advantages, mb.completion_mask, clip_low=g.clip_low,
                        clip_high=g.clip_high, beta=g.beta, aggregation=g.aggregation, max_len=cfg.rollout.max_new_tokens,
                        is_weights=mb.is_weights)
     return accumulate_update(model, batch, cfg, opt, loss_of, by_tokens=g.aggregation == "token_mean" and g.loss != "gspo",
-                             dist=dist)
+                             dist=dist, train_rows=train_rows)
 
 
 def make_batch(rollout, rewards: torch.Tensor, cfg: GRPORunConfig, device: str, dist: Dist | None = None

@@ -28,8 +28,8 @@ class Batch:
         return Batch(*(pick(getattr(self, f)) for f in self.__dataclass_fields__))
 
 
-def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, dist: Dist | None = None
-                      ) -> dict[str, float]:
+def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, dist: Dist | None = None,
+                      train_rows: torch.Tensor | None = None) -> dict[str, float]:
     """One optimizer step on `batch`, accumulating gradients over micro-batches of optim.micro_batch_size rows.
 
     loss_of(mb, idx, logp) -> (loss, diag) is the micro-batch's loss (idx: its rows in `batch`; logp: (b, Lc)
@@ -39,17 +39,28 @@ def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, d
     counts every rank's rows, gradients are averaged over ranks (loss x world_size), so the step equals one
     process's on the global batch; an fsdp2 rank short of micro-batches runs zero-weight ones (forwards are
     collectives). Returns the share-weighted diagnostics summed over ranks, plus entropy, loss and grad_norm.
+
+    train_rows (B,) bool: only these rows run forward and backward; the others still count in the normaliser
+    (ignored under fsdp2, where every rank must run the same forwards).
+    For rows whose loss has no gradient (zero advantage with beta = 0) the step is exactly the full one; the
+    diagnostics other than loss are then means over the trained rows, and skipped_frac says how many were not.
+    When no row trains, the gradients are zeros, so the optimizer still steps (AdamW's moments decay).
     """
     from r1kit.train.dist import sync_grads
     from r1kit.train.lean_forward import compute_dtype, mixed_forward
 
     dist = dist or Dist()
-    weights, autocast = mixed_forward(model, compute_dtype(getattr(cfg, "parallel", None), model), grad=True)  # mixed precision
+    weights, autocast = mixed_forward(model, compute_dtype(getattr(cfg, "parallel", None), model), grad=True)
+    train_rows = None if dist.sharded else train_rows  # fsdp2: every rank runs every forward (collectives)
     B = batch.completion_ids.shape[0]
     micro = cfg.optim.micro_batch_size or max(B, 1)
+    trained = B if train_rows is None else int(train_rows.sum())
     counts = torch.tensor([float(batch.completion_mask.sum()), float(B)], dtype=torch.float64,
                           device=batch.completion_mask.device)
     total_tokens, total_rows = dist.sum(counts).clamp(min=1).tolist()                   # over all ranks
+    if train_rows is not None:  # the normaliser above counted every row; only these run
+        batch = batch.rows(train_rows.nonzero().squeeze(1))
+        B = batch.completion_ids.shape[0]
     n_micro = -(-B // micro)
     n_micro = dist.max_int(n_micro) if dist.sharded else n_micro
     stats: dict[str, float] = {}
@@ -69,14 +80,24 @@ def accumulate_update(model, batch: Batch, cfg, opt, loss_of, by_tokens: bool, d
         m = mb.completion_mask.float()
         diag["entropy"] = float((entropy * m).sum() / m.sum().clamp(min=1))
         diag["loss"] = loss.item()
+        diag["_covered"] = 1.0
         for name, v in diag.items():
             stats[name] = stats.get(name, 0.0) + float(v) * share
     if weights is not None:
         weights.scatter_grads()  # the bf16 copies' fp32-accumulated gradients onto the master weights
+    if B == 0:  # nothing trained: zero gradients, so the optimizer step is the full batch's
+        for p in model.parameters():
+            if p.requires_grad and p.grad is None:
+                p.grad = torch.zeros_like(p)
     sync_grads(model, dist)
     if dist.active:  # the shares are global: the ranks' weighted diagnostics add up to the global ones
         parts = dist.gather(stats)
         stats = {name: sum(p.get(name, 0.0) for p in parts) for name in {n for p in parts for n in p}}
+    covered = stats.pop("_covered", 0.0)  # the trained rows' summed share (1 when every row trained)
+    if train_rows is not None:  # means over the rows that ran; loss stays: the skipped rows' loss is exactly 0
+        stats = {name: v if name == "loss" or covered <= 0 else v / covered for name, v in stats.items()}
+        ran = float(dist.sum(torch.tensor([float(trained)], dtype=torch.float64))[0])
+        stats["skipped_frac"] = 1.0 - ran / total_rows
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
     stats["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
     opt.step()
