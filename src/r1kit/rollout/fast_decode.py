@@ -264,9 +264,9 @@ class LlamaDecoder(FastDecoder):
         mask = self._mask(attention_mask, R, T, start)
         for li, w in enumerate(self.layers):
             qkv = self._lin(self._rms(x, w.ln1), w.w_qkv, w.b_qkv)                        # (R, T, (nh+2nkv) D)
-            q, k, v = qkv.split([nh * D, nkv * D, nkv * D], dim=-1)
-            q = self._rotate(q.view(R, T, nh, D).transpose(1, 2), cos, sin)             # (R, nh, T, D)
-            k = self._rotate(k.view(R, T, nkv, D).transpose(1, 2), cos, sin)            # (R, nkv, T, D)
+            qk, v = qkv.split([(nh + nkv) * D, nkv * D], dim=-1)
+            qk = self._rotate(qk.view(R, T, nh + nkv, D).transpose(1, 2), cos, sin)     # (R, nh + nkv, T, D)
+            q, k = qk[:, :nh], qk[:, nh:]                                               # q and k rotated at once
             cache.k[li][:, :, start:start + T] = k
             cache.v[li][:, :, start:start + T] = v.view(R, T, nkv, D).transpose(1, 2)
             keys, values = cache.k[li][:, :, :start + T], cache.v[li][:, :, :start + T]
