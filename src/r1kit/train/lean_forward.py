@@ -122,9 +122,9 @@ def _layer(x: Tensor, w: LeanLayer, cfg, cos: Tensor, sin: Tensor, past: tuple[T
     D = getattr(cfg, "head_dim", None) or cfg.hidden_size // nh
     dtype = w.w_qkv.dtype
     h = rms_norm(x, w.ln1, cfg.rms_norm_eps).to(dtype)
-    q, k, v = F.linear(h, w.w_qkv, w.b_qkv).float().split([nh * D, nkv * D, nkv * D], dim=-1)
-    q = rotate(q.view(B, T, nh, D).transpose(1, 2), cos, sin)                           # (B, nh, T, D)
-    k = rotate(k.view(B, T, nkv, D).transpose(1, 2), cos, sin)                          # (B, nkv, T, D)
+    qk, v = F.linear(h, w.w_qkv, w.b_qkv).float().split([(nh + nkv) * D, nkv * D], dim=-1)
+    qk = rotate(qk.view(B, T, nh + nkv, D).transpose(1, 2), cos, sin)                   # (B, nh + nkv, T, D)
+    q, k = qk[:, :nh], qk[:, nh:]                                                       # (B, nh | nkv, T, D)
     v = v.view(B, T, nkv, D).transpose(1, 2)
     keys, values = k, v
     if past is not None:
