@@ -210,15 +210,16 @@ def run_steps(s: dict, model_dir: Path, out_dir: Path, precision: str, steps: in
                 rollout_shape=meter.rollout_shape, params=matmul_params(run.model), dtype=cfg.model.dtype)
 
 
-def analytic(res: dict) -> dict[str, float]:
-    """2 x matmul-params x tokens per phase (x3 for the update's forward + backward), attention left out."""
+def analytic(res: dict) -> dict[str, float | None]:
+    """2 x matmul-params x tokens per phase (x3 for the update's forward + backward), attention left out; None
+    for a phase whose forwards ran no modules the hooks see (mixed precision's train/lean_forward.py)."""
     body, head = res["params"]
     tokens = dict(res["tokens"])
     if tokens["rollout"] == [0, 0] and res["rollout_shape"]:  # the fast decoder runs no modules: from the shapes
         U, Lp, B, Lc = res["rollout_shape"]
         tokens["rollout"] = [U * Lp + B * (Lc - 1), U + B * (Lc - 1)]
-    out = {p: 2.0 * (body * t + head * h) for p, (t, h) in tokens.items()}
-    out["update"] *= 3
+    out = {p: 2.0 * (body * t + head * h) if (t, h) != (0, 0) else None for p, (t, h) in tokens.items()}
+    out["update"] = None if out["update"] is None else 3 * out["update"]
     out["other"] = 0.0
     return out
 
@@ -233,7 +234,7 @@ def report(res: dict, precision: str, peak: float, out=print) -> dict[str, float
     gflop = {p: sum(res["flops"][p].values()) / 1e9 for p in PHASES}
     gflop["step"] = sum(gflop.values())
     ana = analytic(res)
-    ana["step"] = sum(ana.values())
+    ana["step"] = None if None in ana.values() else sum(ana.values())
     pct = {}
     out(f"\n{precision} (model dtype {res['dtype']}), peak {peak:.1f} GFLOP/s; median of {len(res['times'])} steps")
     out(f"{'phase':<13} | {'GFLOP':>8} | {'s':>7} | {'GFLOP/s':>8} | {'% peak':>6} | {'attn GFLOP':>10} | "
@@ -243,8 +244,9 @@ def report(res: dict, precision: str, peak: float, out=print) -> dict[str, float
         pct[p] = 100 * rate / peak
         attn = (sum(attention(res["flops"][q]) for q in PHASES) if p == "step" else attention(res["flops"][p])) / 1e9
         ratio = f"{(gflop[p] - attn) / (ana[p] / 1e9):23.4f}" if ana[p] else f"{'-':>23}"
+        analytic_gflop = f"{ana[p] / 1e9:13.2f}" if ana[p] is not None else f"{'-':>13}"
         out(f"{p:<13} | {gflop[p]:8.2f} | {med[p]:7.3f} | {rate:8.1f} | {pct[p]:5.1f}% | {attn:10.3f} | "
-            f"{ana[p] / 1e9:13.2f} | {ratio}")
+            f"{analytic_gflop} | {ratio}")
     body, head = res["params"]
     out(f"matmul params: decoder linears {body / 1e6:.2f}M + lm_head {head / 1e6:.2f}M; tokens [body, logits] per "
         f"phase: " + ", ".join(f"{p} {t}" for p, t in res["tokens"].items()) + f"; rollout (U, Lp, B, Lc) "
