@@ -87,7 +87,8 @@ def sft_train(model, tokenizer, pairs: list[tuple[str, str]], cfg: SFTConfig, on
     device = next(model.parameters()).device
     opt, sched = make_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95),
                                 total_steps=cfg.steps, warmup_steps=cfg.warmup_steps,
-                                schedule=cfg.schedule, min_ratio=cfg.min_lr_ratio)
+                                schedule=cfg.schedule, min_ratio=cfg.min_lr_ratio,
+                                fused=False)  # bitwise what earlier versions built (train.optim)
     model.train()
     losses, queue = [], []
     for step in range(cfg.steps):
