@@ -89,7 +89,9 @@ def test_sft_is_redone_when_its_data_file_changes(tmp_path, one_thread):
 
 
 def test_kill_mid_stage_then_rerun_resumes_it_and_skips_finished_ones(tmp_path):
-    st = {"base": BASE, "rl": grpo("${base}", steps=40)}
+    # beta > 0: every step runs its update (with beta = 0 a tiny model's all-zero rewards skip it, and 40 steps
+    # can end between two polls)
+    st = {"base": BASE, "rl": grpo("${base}", steps=40, grpo={"beta": 0.01})}
     path = write(tmp_path, st)
     env = {**os.environ, "R1KIT_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "r1kit.cli", "pipeline", str(path), "--no-progress"]

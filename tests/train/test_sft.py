@@ -203,3 +203,18 @@ def test_epochs_set_the_step_count_from_the_data(tiny_model_dir, chat_file, tmp_
     assert metrics["checkpoint"].endswith("step-000006")
     assert yaml.safe_load((out / "config.yaml").read_text())["steps"] == 6
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == pytest.approx(2.0)
+
+
+def test_mixed_precision_sft_learns_with_float32_masters(tiny_model_dir, chat_file, tmp_path, one_thread, monkeypatch):
+    """parallel.mixed_precision=bf16 in one process: the forwards run under bf16 autocast, the loss falls as in
+    fp32, and the checkpoint holds float32 weights."""
+    seen = []
+    real = sft_run.accumulate_grad
+    monkeypatch.setattr(sft_run, "accumulate_grad", lambda *a: seen.append(a[-1]) or real(*a))
+    out = tmp_path / "run"
+    assert main(["train", "sft", "--config", recipe(tmp_path, tiny_model_dir, chat_file, out), "--no-progress",
+                 "--parallel.mixed_precision=bf16", "--steps=15"]) == 0
+    assert seen and all(dtype == torch.bfloat16 for dtype in seen)
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r["loss"] for r in rows[-3:]) / 3 < 0.7 * rows[0]["loss"]
+    assert all(t.dtype == torch.float32 for t in weights(out / "checkpoints" / "step-000015").values())
