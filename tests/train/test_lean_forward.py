@@ -148,12 +148,20 @@ def test_grpo_mixed_precision_trains_fp32_masters(tiny_model_dir, tmp_path, monk
     from safetensors.torch import load_file
 
     from r1kit.rewards import registry
-    from r1kit.train.grpo import train_grpo
+    from r1kit.train import grpo
 
     monkeypatch.setitem(registry.REWARDS, "parity",
                         registry.Reward(lambda completion, example, ctx: float(len(completion) % 2)))
+    dtypes = {"sample": set(), "eval": set()}
+    real_sample, real_eval = grpo.sample_rollout, grpo.evaluate_policy
+    monkeypatch.setattr(grpo, "sample_rollout",
+                        lambda run, engine: dtypes["sample"].add(engine.compute_dtype) or real_sample(run, engine))
+    monkeypatch.setattr(grpo, "evaluate_policy",
+                        lambda engine, *a: dtypes["eval"].add(engine.compute_dtype) or real_eval(engine, *a))
     cfg = grpo_config(tiny_model_dir, tmp_path / "run", **{"parallel.mixed_precision": "bf16"})
-    train_grpo(cfg, progress=False)
+    grpo.train_grpo(cfg, progress=False)
+    # rollouts from bf16 copies; the held-out evaluation from the fp32 weights, as `r1kit eval` samples them
+    assert dtypes == {"sample": {torch.bfloat16}, "eval": {None}}
     metrics = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2, 3]
     assert 0 < metrics[0]["logp_gap/max"] < 0.5 and abs(metrics[0]["ratio/rollout_vs_forward"] - 1) < 0.02

@@ -290,11 +290,19 @@ def evaluate_policy(engine, task, examples: list, cfg: GRPORunConfig):
 
 def evaluate_run(run: Run, engine):
     """Held-out pass@1 of the current policy by the run's eval settings. Under torchrun rank 0 evaluates (on
-    gathered weights with fsdp2) and the other ranks get None."""
+    gathered weights with fsdp2) and the other ranks get None. Under mixed precision the engine samples the
+    fp32 weights themselves here, not its bf16 copies, so `r1kit eval` of a checkpoint gets the same number."""
     from r1kit.train.dist import gathered_params
 
-    with gathered_params(run.model):
-        return evaluate_policy(engine, run.task, run.test, run.cfg) if run.dist.is_main else None
+    compute_dtype = getattr(engine, "compute_dtype", None)
+    try:
+        if compute_dtype is not None:
+            engine.compute_dtype = None
+        with gathered_params(run.model):
+            return evaluate_policy(engine, run.task, run.test, run.cfg) if run.dist.is_main else None
+    finally:
+        if compute_dtype is not None:
+            engine.compute_dtype = compute_dtype
 
 
 def eval_metrics(res) -> dict[str, float]:
