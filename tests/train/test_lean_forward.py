@@ -19,7 +19,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 SHAPES = {"qwen2": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
                         num_key_value_heads=2),
           "llama": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
-                        num_key_value_heads=2)}
+                        num_key_value_heads=2),
+          # every projection with a bias (attention's o_proj and the MLP's too)
+          "llama_bias": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
+                             num_key_value_heads=2, attention_bias=True, mlp_bias=True)}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +30,8 @@ def models():
     from r1kit.models import build_model, build_tokenizer
 
     tok = build_tokenizer()
-    out = {arch: build_model(arch, "tiny", tok, seed=0, tie_word_embeddings=False, initializer_range=0.1, **shape)
-           for arch, shape in SHAPES.items()}
+    out = {arch: build_model(arch.split("_")[0], "tiny", tok, seed=0, tie_word_embeddings=False,
+                             initializer_range=0.1, **shape) for arch, shape in SHAPES.items()}
     # tied: the embedding's gradient is the lookup's plus the head copy's, added by scatter_grads
     out["qwen2_tied"] = build_model("qwen2", "tiny", tok, seed=0, tie_word_embeddings=True, initializer_range=0.1,
                                     **SHAPES["qwen2"])
@@ -71,7 +74,7 @@ def test_fp32_logits_and_gradients_equal_the_model(models, arch, prefix):
         weights.scatter_grads()
 
     want_g, got_g = grads_of(model, own), grads_of(model, lean)
-    assert set(got_g) == set(want_g) and any("q_proj.bias" in n for n in want_g) == arch.startswith("qwen2")
+    assert set(got_g) == set(want_g) and any("q_proj.bias" in n for n in want_g) == (arch != "llama")
     for name, g in want_g.items():
         assert (got_g[name] - g).norm() <= 1e-5 * g.norm() + 1e-9, name
 

@@ -27,13 +27,11 @@ by fsdp2 (its MixedPrecisionPolicy does this job there). Tested against the mode
 and in bf16 against it within bf16 rounding (tests/train/test_lean_forward.py).
 """
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from r1kit.rollout.fast_decode import llama_family, plain_projections, rms_norm, rope_tables, rotate
+from r1kit.rollout.fast_decode import Layer, llama_family, plain_projections, rms_norm, rope_tables, rotate
 from r1kit.train.dist import is_sharded
 
 
@@ -41,20 +39,6 @@ def lean_supported(model) -> bool:
     """Whether lean_logits computes `model`'s forward: a plain (no LoRA, not quantised, not fsdp2-sharded)
     qwen2 / llama."""
     return not is_sharded(model) and plain_projections(model) and llama_family(model)
-
-
-@dataclass
-class LeanLayer:
-    """One decoder layer's projections as compute-dtype copies (q|k|v and gate|up fused); norms are the model's
-    fp32 parameters themselves."""
-    ln1: Tensor                 # (H,) fp32 parameter
-    w_qkv: Tensor               # ((nh + 2 nkv) D, H)
-    b_qkv: Tensor | None
-    w_o: Tensor                 # (H, nh D)
-    b_o: Tensor | None
-    ln2: Tensor                 # (H,) fp32 parameter
-    w_gu: Tensor                # (2 I, H)
-    w_down: Tensor              # (H, I)
 
 
 class LeanWeights:
@@ -69,16 +53,18 @@ class LeanWeights:
         self.model, self.cfg, self.dtype, self.grad = model, model.config, dtype, grad
         self._sources: list[tuple[Tensor, list[Tensor]]] = []   # (copy, the parameters it fuses)
         self._acc: dict[int, Tensor] = {}                        # id(copy) -> fp32 gradient buffer
-        base = model.model
-        self.layers = [LeanLayer(layer.input_layernorm.weight,
-                                 self._copy(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
-                                 self._copy(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
-                                            bias=True),
-                                 self._copy(layer.self_attn.o_proj), self._copy(layer.self_attn.o_proj, bias=True),
-                                 layer.post_attention_layernorm.weight,
-                                 self._copy(layer.mlp.gate_proj, layer.mlp.up_proj), self._copy(layer.mlp.down_proj))
-                       for layer in base.layers]
+        self.layers = [self._layer(layer) for layer in model.model.layers]
         self.lm_head = self._copy(model.lm_head)
+
+    def _layer(self, layer) -> Layer:
+        """rollout.fast_decode's Layer (the same fused layout LlamaDecoder reads): the projections as copies,
+        the norms as the model's fp32 parameters themselves."""
+        a, m = layer.self_attn, layer.mlp
+        return Layer(layer.input_layernorm.weight, self._copy(a.q_proj, a.k_proj, a.v_proj),
+                     self._copy(a.q_proj, a.k_proj, a.v_proj, bias=True), self._copy(a.o_proj),
+                     self._copy(a.o_proj, bias=True), layer.post_attention_layernorm.weight,
+                     self._copy(m.gate_proj, m.up_proj), self._copy(m.gate_proj, m.up_proj, bias=True),
+                     self._copy(m.down_proj), self._copy(m.down_proj, bias=True))
 
     def _copy(self, *linears, bias: bool = False) -> Tensor | None:
         params = [lin.bias if bias else lin.weight for lin in linears]
@@ -113,7 +99,7 @@ class LeanWeights:
                 p.grad = g.clone() if p.grad is None else p.grad.add_(g)
 
 
-def _layer(x: Tensor, w: LeanLayer, cfg, cos: Tensor, sin: Tensor, past: tuple[Tensor, Tensor] | None,
+def _layer(x: Tensor, w: Layer, cfg, cos: Tensor, sin: Tensor, past: tuple[Tensor, Tensor] | None,
            mask: Tensor | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """One decoder layer. x: (B, T, H) fp32 residual stream; cos/sin: (T, D) fp32; past: the shared prefix's
     (k, v), each (1, nkv, P, D), or None; mask: (T, P + T) booleans with a prefix, else None (causal).
@@ -134,8 +120,8 @@ def _layer(x: Tensor, w: LeanLayer, cfg, cos: Tensor, sin: Tensor, past: tuple[T
     o = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=mask is None, scale=D ** -0.5,
                                        enable_gqa=nkv != nh)                             # (B, nh, T, D) fp32
     x = x + F.linear(o.transpose(1, 2).reshape(B, T, nh * D).to(dtype), w.w_o, w.b_o).float()
-    gate, up = F.linear(rms_norm(x, w.ln2, cfg.rms_norm_eps).to(dtype), w.w_gu).chunk(2, dim=-1)
-    x = x + F.linear(F.silu(gate) * up, w.w_down).float()
+    gate, up = F.linear(rms_norm(x, w.ln2, cfg.rms_norm_eps).to(dtype), w.w_gu, w.b_gu).chunk(2, dim=-1)
+    x = x + F.linear(F.silu(gate) * up, w.w_down, w.b_down).float()
     return x, (k, v)
 
 
