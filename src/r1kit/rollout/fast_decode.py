@@ -86,6 +86,24 @@ def _cat_bias(*linears) -> torch.Tensor | None:
                       for lin in linears])
 
 
+def _fuse_detached(*linears, bias: bool = False) -> torch.Tensor | None:
+    """The linears' weights (bias=True: biases) joined along the output dim, detached; one linear's own tensor."""
+    if bias:
+        return _cat_bias(*linears) if len(linears) > 1 else _bias(linears[0])
+    return (torch.cat([lin.weight for lin in linears]) if len(linears) > 1 else linears[0].weight).detach()
+
+
+def fused_layer(layer, fuse, norm) -> Layer:
+    """A qwen2 / llama decoder layer as a Layer: fuse(*linears, bias=False) joins the projections' weights along
+    the output dim (bias=True: their biases, None when none has one), norm(weight) gives each RMSNorm weight.
+    LlamaDecoder fuses detached weights; train.lean_forward.LeanWeights bf16 copies it trains through."""
+    a, m = layer.self_attn, layer.mlp
+    return Layer(norm(layer.input_layernorm.weight), fuse(a.q_proj, a.k_proj, a.v_proj),
+                 fuse(a.q_proj, a.k_proj, a.v_proj, bias=True), fuse(a.o_proj), fuse(a.o_proj, bias=True),
+                 norm(layer.post_attention_layernorm.weight), fuse(m.gate_proj, m.up_proj),
+                 fuse(m.gate_proj, m.up_proj, bias=True), fuse(m.down_proj), fuse(m.down_proj, bias=True))
+
+
 def plain_projections(model) -> bool:
     """Whether every projection a decoder reads is a plain torch Linear (GPT-2: transformers' Conv1D), so its
     `weight` is the whole function. Wrapped layers -- peft's LoRA Linear, whose `weight` is only the base
@@ -232,13 +250,7 @@ class LlamaDecoder(FastDecoder):
 
     @staticmethod
     def _layer(layer) -> Layer:
-        a, m = layer.self_attn, layer.mlp
-        return Layer(layer.input_layernorm.weight.detach(),
-                     torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).detach(),
-                     _cat_bias(a.q_proj, a.k_proj, a.v_proj), a.o_proj.weight.detach(), _bias(a.o_proj),
-                     layer.post_attention_layernorm.weight.detach(),
-                     torch.cat([m.gate_proj.weight, m.up_proj.weight]).detach(), _cat_bias(m.gate_proj, m.up_proj),
-                     m.down_proj.weight.detach(), _bias(m.down_proj))
+        return fused_layer(layer, _fuse_detached, torch.Tensor.detach)
 
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return rms_norm(x, weight, self.eps)

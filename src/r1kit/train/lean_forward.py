@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from r1kit.rollout.fast_decode import Layer, llama_family, plain_projections, rms_norm, rope_tables, rotate
+from r1kit.rollout.fast_decode import (Layer, fused_layer, llama_family, plain_projections, rms_norm,
+                                      rope_tables, rotate)
 from r1kit.train.dist import is_sharded
 
 
@@ -53,18 +54,9 @@ class LeanWeights:
         self.model, self.cfg, self.dtype, self.grad = model, model.config, dtype, grad
         self._sources: list[tuple[Tensor, list[Tensor]]] = []   # (copy, the parameters it fuses)
         self._acc: dict[int, Tensor] = {}                        # id(copy) -> fp32 gradient buffer
-        self.layers = [self._layer(layer) for layer in model.model.layers]
+        # the layout LlamaDecoder reads; norms are the fp32 parameters themselves (their gradients land directly)
+        self.layers = [fused_layer(layer, self._copy, lambda w: w) for layer in model.model.layers]
         self.lm_head = self._copy(model.lm_head)
-
-    def _layer(self, layer) -> Layer:
-        """rollout.fast_decode's Layer (the same fused layout LlamaDecoder reads): the projections as copies,
-        the norms as the model's fp32 parameters themselves."""
-        a, m = layer.self_attn, layer.mlp
-        return Layer(layer.input_layernorm.weight, self._copy(a.q_proj, a.k_proj, a.v_proj),
-                     self._copy(a.q_proj, a.k_proj, a.v_proj, bias=True), self._copy(a.o_proj),
-                     self._copy(a.o_proj, bias=True), layer.post_attention_layernorm.weight,
-                     self._copy(m.gate_proj, m.up_proj), self._copy(m.gate_proj, m.up_proj, bias=True),
-                     self._copy(m.down_proj), self._copy(m.down_proj, bias=True))
 
     def _copy(self, *linears, bias: bool = False) -> Tensor | None:
         params = [lin.bias if bias else lin.weight for lin in linears]
