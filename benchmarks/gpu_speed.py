@@ -112,19 +112,6 @@ def synced(fn, device: str):
     return call
 
 
-def generate_tokens(model, pad_id: int, prompts: list[list[int]], new_tokens: int, seed: int) -> int:
-    """transformers generate on `model`'s device, left-padded, eos ignored; returns B x new_tokens generated."""
-    import torch
-
-    width = max(map(len, prompts))
-    ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=model.device)  # (B, Lp)
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=model.device)  # (B, Lp)
-    torch.manual_seed(seed)
-    out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_p=0.95, top_k=0,
-                         max_new_tokens=new_tokens, pad_token_id=pad_id)  # (B, Lp + N); eos None: never stops
-    return out[:, width:].numel()
-
-
 def memory_peak(device: str) -> str:
     """torch.cuda.max_memory_allocated since the last reset (GPU) or the process's peak RSS (CPU)."""
     import resource
@@ -143,7 +130,7 @@ def rollout_speed(model_dir: Path, args) -> list[dict]:
 
     from r1kit.models import load_model, load_tokenizer
     from r1kit.rollout import RolloutEngine
-    from rollout_vs_generate import measure, random_prompts, run_rollout
+    from rollout_vs_generate import measure, random_prompts, run_generate, run_rollout
 
     tokenizer = load_tokenizer(str(model_dir))
     master = load_model(model_dir, dtype="float32", device=args.device).eval()
@@ -156,7 +143,7 @@ def rollout_speed(model_dir: Path, args) -> list[dict]:
     rows = []
     for b in args.batches:
         prompts = random_prompts(b, 25, 50, seed=1)
-        fns = {"generate": lambda s, p=prompts: generate_tokens(bf16, pad, p, N, s),
+        fns = {"generate": lambda s, p=prompts: run_generate(bf16, pad, p, 1, N, [], s),
                "r1kit bf16": lambda s, p=prompts: run_rollout(plain, p, 1, N, s),
                "r1kit mixed": lambda s, p=prompts: run_rollout(mixed, p, 1, N, s)}
         rate = measure({k: synced(f, args.device) for k, f in fns.items()}, args.repeats)

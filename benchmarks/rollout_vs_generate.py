@@ -62,17 +62,18 @@ def random_prompts(count: int, lo: int, hi: int, seed: int) -> list[list[int]]:
 
 
 def run_generate(model, pad_id, prompts, n, new_tokens, eos, seed) -> int:
-    """transformers generate, left-padded batch; returns the number of generated tokens that count."""
+    """transformers generate on the model's device, left-padded batch; returns the number of generated tokens
+    that count."""
     width = max(map(len, prompts))
-    ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts])  # (P, Lp)
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])  # (P, Lp)
+    ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=model.device)  # (P, Lp)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=model.device)  # (P, Lp)
     torch.manual_seed(seed)
     out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_p=0.95, top_k=0,
                          max_new_tokens=new_tokens, num_return_sequences=n, pad_token_id=pad_id,
                          eos_token_id=eos or None)[:, width:]  # (P * n, <= N)
     if not eos:
         return out.numel()
-    is_eos = torch.isin(out, torch.tensor(eos))  # (B, N)
+    is_eos = torch.isin(out, torch.tensor(eos, device=out.device))  # (B, N)
     first = torch.where(is_eos.any(1), is_eos.int().argmax(1) + 1, out.shape[1])  # (B,) up to and incl. eos
     return int(first.sum())
 
