@@ -158,15 +158,19 @@ def compute_dtype(parallel_cfg, model) -> torch.dtype | None:
     return torch.bfloat16 if mixed and not is_sharded(model) else None
 
 
+def autocast_factory(device_type: str, dtype: torch.dtype | None):
+    """A context-manager factory: torch.autocast in `dtype` on `device_type`, or no context when dtype is None."""
+    import contextlib
+
+    return contextlib.nullcontext if dtype is None else lambda: torch.autocast(device_type=device_type, dtype=dtype)
+
+
 def mixed_forward(model, dtype: torch.dtype | None, grad: bool):
     """How this call's forwards compute in `dtype`: (LeanWeights or None, a context-manager factory).
     lean_supported models: LeanWeights (build once per optimizer step or no-grad pass) and no context; other
     models: None and torch.autocast; dtype None: plain forwards."""
-    import contextlib
-
-    if dtype is None:
-        return None, contextlib.nullcontext
-    if lean_supported(model) and float(getattr(model.config, "attention_dropout", 0.0) or 0.0) == 0.0:
-        return LeanWeights(model, dtype, grad=grad), contextlib.nullcontext
     device = next(model.parameters()).device.type
-    return None, lambda: torch.autocast(device_type=device, dtype=dtype)
+    no_dropout = float(getattr(model.config, "attention_dropout", 0.0) or 0.0) == 0.0
+    if dtype is not None and lean_supported(model) and no_dropout:
+        return LeanWeights(model, dtype, grad=grad), autocast_factory(device, None)
+    return None, autocast_factory(device, dtype)

@@ -222,13 +222,10 @@ def accumulate_grad(model, forwards: list[dict[str, Tensor]], device, dist=None,
     process's on the global batch; an fsdp2 rank short of forwards runs zero-weight ones (forwards are
     collectives). compute_dtype (parallel.mixed_precision in one process or ddp): forwards under torch.autocast
     in that dtype, the master weights and gradients staying float32. Returns (loss, N), both global."""
-    import contextlib
-
     from r1kit.train.dist import Dist, sync_grads
+    from r1kit.train.lean_forward import autocast_factory
 
-    device_type = torch.device(device).type
-    autocast = (lambda: torch.autocast(device_type=device_type, dtype=compute_dtype)) if compute_dtype \
-        else contextlib.nullcontext
+    autocast = autocast_factory(torch.device(device).type, compute_dtype)
     dist = dist or Dist()
     local = sum(int((f["labels"][:, 1:] != -100).sum()) for f in forwards)
     n_targets = int(dist.sum(torch.tensor([local]))[0])
