@@ -113,3 +113,30 @@ def test_lora_wrapped_models_run_their_own_forward(tiny_model_dir, one_thread):
     with lora.disable_adapter():
         base = RolloutEngine(model, tok).generate(["1 + 2 ="], params)
     assert not torch.equal(with_adapters.logp, base.logp)
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama", "gpt2"])
+def test_bf16_packed_projections_compute_f_linear(kind, monkeypatch):
+    """bf16 on CPU: projections on oneDNN-packed weights give F.linear's logits, at prefill (left-padded) and at
+    a decode step, biases included."""
+    from r1kit.rollout import fast_decode
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch build has no oneDNN")
+    assert fast_decode.onednn_packed()  # its probe: the packed ops exist and agree with F.linear
+    model = build(kind)
+    ids = torch.tensor([[0, 0, 5, 9, 12], [8, 1, 60, 61, 62]])
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    full = torch.cat([mask, torch.ones(2, 1, dtype=torch.long)], 1)
+    out = {}
+    for packed in (True, False):
+        monkeypatch.setattr(fast_decode, "onednn_packed", lambda packed=packed: packed)
+        fast = FastDecoder.for_model(model, torch.bfloat16)
+        assert fast.packed is packed
+        cache = fast.new_cache(2, 6)
+        with torch.inference_mode():
+            first = fast.forward(ids, mask, (mask.cumsum(1) - 1).clamp(min=0), cache)
+            second = fast.forward(first.argmax(-1)[:, None], full, mask.sum(1)[:, None], cache)
+        out[packed] = torch.stack([first, second])
+    assert out[True].abs().max() > 0.1
+    assert (out[True] - out[False]).abs().max() <= 0.02 * out[False].abs().max()
