@@ -159,6 +159,35 @@ def test_gradient_through_the_shared_prefix_equals_the_plain_forward(models, arc
     assert (g_batched - g_plain).norm() / g_plain.norm() < 1e-5
 
 
+@pytest.mark.parametrize("arch", ["qwen2", "gpt2"])
+def test_columns_padded_in_every_row_are_not_computed(models, arch, monkeypatch):
+    """A micro-batch cut from a batch with longer rows: 3 prompt columns and 4 completion columns are padding
+    in every row. The forward sees only the used width; logp and its gradient equal the tight batch's, 0 on the
+    dropped columns."""
+    model = models[arch]
+    prompts, completions = shared_prefix_rows()
+    pids, pmask, cids, cmask = pack(prompts, completions)
+    wide = (torch.cat([torch.full((4, 3), PAD), pids], 1), torch.cat([torch.zeros(4, 3, dtype=torch.long), pmask], 1),
+            torch.cat([cids, torch.full((4, 4), PAD)], 1), torch.cat([cmask, torch.zeros(4, 4, dtype=torch.long)], 1))
+    widths, real = [], fwd.prefix_shared_logits
+    monkeypatch.setattr(fwd, "prefix_shared_logits",
+                        lambda model, ids, *a: widths.append(ids.shape[1]) or real(model, ids, *a))
+    weight = torch.linspace(0.5, 1.5, cids.numel()).view(cids.shape) * cmask                  # (B, Lc)
+    out = {}
+    for name, batch in (("tight", (pids, pmask, cids, cmask)), ("wide", wide)):
+        model.zero_grad(set_to_none=True)
+        logp, entropy = completion_logprobs(model, *batch, 1.3, with_entropy=True)
+        (logp[:, :cids.shape[1]] * weight).sum().backward()
+        out[name] = logp, entropy, grads(model)
+    assert widths == [pids.shape[1] + cids.shape[1]] * 2
+    (logp, entropy, g), (tight, tight_entropy, g_tight) = out["wide"], out["tight"]
+    assert logp.shape == entropy.shape == wide[2].shape
+    assert torch.equal(logp[:, cids.shape[1]:], torch.zeros(4, 4)) and torch.equal(entropy[:, cids.shape[1]:], torch.zeros(4, 4))
+    assert (logp[:, :cids.shape[1]] - tight).abs().max() < 1e-5
+    assert (entropy[:, :cids.shape[1]] - tight_entropy).abs().max() < 1e-5
+    assert (g - g_tight).norm() / g_tight.norm() < 1e-5
+
+
 def test_logp_agreement_on_hand_values():
     rollout = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, 0.0, 0.0]])
     forward = torch.tensor([[-1.0, -2.5, 7.0], [-0.3, 9.0, 9.0]])    # masked positions are ignored

@@ -14,6 +14,7 @@ sampler's logp is from it (logp_agreement) at step 0, and every step with recomp
 import inspect
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from r1kit.algo import token_entropy, token_logprobs
@@ -74,7 +75,16 @@ def completion_logprobs(model, prompt_ids: Tensor, prompt_mask: Tensor, completi
     without gradient. Rows are re-packed prompt-first with right padding so the shared template
     prefix is computed once (prefix_shared_logits). weights: a train.lean_forward.LeanWeights of `model`
     (mixed precision): the logits come from lean_logits over it instead of the model's own forward.
+    Columns that are padding in every row are not computed (`used_columns`): a micro-batch of short answers
+    costs its own length, not the longest of the step; logp and entropy are 0 there.
     """
+    first, last = used_columns(prompt_mask, completion_mask)
+    if first > 0 or last < completion_ids.shape[1]:
+        pad = (0, completion_ids.shape[1] - last)
+        logp, entropy = completion_logprobs(model, prompt_ids[:, first:], prompt_mask[:, first:],
+                                            completion_ids[:, :last], completion_mask[:, :last], temperature,
+                                            with_entropy, weights)
+        return F.pad(logp, pad), None if entropy is None else F.pad(entropy, pad)
     B, Lp = prompt_ids.shape
     Lc = completion_ids.shape[1]
     plen = prompt_mask.long().sum(1)                                                  # (B,)
@@ -103,6 +113,16 @@ def completion_logprobs(model, prompt_ids: Tensor, prompt_mask: Tensor, completi
         with torch.no_grad():
             entropy = token_entropy(logits.detach(), temperature)                     # (B, Lc)
     return logp, entropy
+
+
+def used_columns(prompt_mask: Tensor, completion_mask: Tensor) -> tuple[int, int]:
+    """(first, last): prompt columns before `first` (left padding) and completion columns from `last` (right
+    padding) are padding in every row; at least one completion column is kept. Masks (B, Lp), (B, Lc)."""
+    p = prompt_mask.bool().any(0).nonzero()                                            # (k, 1) used columns
+    c = completion_mask.bool().any(0).nonzero()
+    first = int(p[0, 0]) if p.numel() else 0
+    last = int(c[-1, 0]) + 1 if c.numel() else min(1, completion_mask.shape[1])
+    return first, last
 
 
 def logp_agreement(rollout_logp: Tensor, forward_logp: Tensor, completion_mask: Tensor) -> dict[str, float]:
