@@ -25,7 +25,7 @@ each section's wall time.
    Phases as step_flops: rollout (sample_rollout), reference (teacher_forced_logp: the reference's forward), update
    (policy_update: forward, backward, clip, AdamW), other (rewards, advantages). Seconds: median over the timed
    steps, each phase bracketed by torch.cuda.synchronize. FLOPs: the counted step under FlopCounterMode
-   (step_flops.sdpa_mapping; matmuls and attention only, attention at full s_q x s_k even where causal).
+   (step_flops.flop_mapping; matmuls and attention only, attention at full s_q x s_k even where causal).
        MFU = counted FLOP / median seconds / peak
    peak: the GPU's dense bf16 tensor peak by device name (PEAK_TFLOPS; --peak-tflops overrides); on CPU the
    measured bf16 torch.mm peak (step_flops.matmul_peak over --peak-sizes).
@@ -192,7 +192,7 @@ def train_mfu(model_dir: Path, out_dir: Path, args) -> dict:
     from r1kit.rewards import register
     from r1kit.train import grpo
     from r1kit.train.server_rollout import open_rollout_engine
-    from step_flops import patched, sdpa_mapping
+    from step_flops import flop_mapping, patched
 
     register("bench_hash", lambda completion, example, ctx, **_: hash_reward(completion))
     run = grpo.setup_run(grpo_config(model_dir, out_dir, args))
@@ -204,7 +204,7 @@ def train_mfu(model_dir: Path, out_dir: Path, args) -> dict:
     try:
         for k in range(args.steps + 2):
             meter.seconds.clear()
-            counter = FlopCounterMode(display=False, custom_mapping=sdpa_mapping()) if k == args.steps + 1 else None
+            counter = FlopCounterMode(display=False, custom_mapping=flop_mapping()) if k == args.steps + 1 else None
             meter.counter = counter
             sync(args.device)
             t0 = time.perf_counter()

@@ -19,7 +19,8 @@
    wrappers for the run; "other" is the rest of grpo_step (rewards, advantages). Seconds: the median over the
    timed steps, which run without a counter. FLOPs: one further step under torch.utils.flop_counter.FlopCounterMode
    (mm, addmm, bmm, and SDPA forward and backward at full s_q x s_k, causal or not; the CPU flash-attention kernel
-   torch does not list is counted with torch's own SDPA formulas). Elementwise work, norms, softmax and the
+   torch does not list is counted with torch's own SDPA formulas, oneDNN's packed bf16 linear as 2 x rows x in x
+   out: `flop_mapping`). Elementwise work, norms, softmax and the
    optimizer's arithmetic are not matmuls and are not counted. GFLOP/s = counted GFLOP / median seconds;
    % of peak = against the peak of the run's precision.
 4. Cross-check: 2 x matmul-params x tokens per forward (x3 for forward + backward), split into the decoder's linear
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import math
 import os
 import statistics
 import sys
@@ -82,9 +84,10 @@ def matmul_peak(dtypes: list[str], sizes: list[int], repeats: int = 3) -> dict[s
     return {name: {n: mm_gflops(n, getattr(torch, name), repeats) for n in sizes} for name in dtypes}
 
 
-def sdpa_mapping() -> dict:
-    """FlopCounterMode custom_mapping: torch's SDPA formulas for the CPU flash-attention kernels it does not list
-    (torch 2.x counts CUDA's flash/efficient kernels only). Forward: 2 bmm (QK^T, PV); backward: 5."""
+def flop_mapping() -> dict:
+    """FlopCounterMode custom_mapping for the CPU kernels torch 2.x does not count: its SDPA formulas for the
+    flash-attention kernels (it lists CUDA's flash/efficient ones only; forward: 2 bmm (QK^T, PV), backward: 5)
+    and 2 * rows * in * out for oneDNN's packed linear (rollout/fast_decode.py's bf16 decode on CPU)."""
     import torch
     from torch.utils import flop_counter as fc
 
@@ -94,10 +97,16 @@ def sdpa_mapping() -> dict:
     def backward(grad_out, query, key, value, *_, out_shape=None, **__):
         return fc.sdpa_backward_flop_count(grad_out, query, key, value)
 
+    def packed_linear(x, w, *_, out_shape=None, **__):  # x (..., in), w (out, in)
+        return 2 * math.prod(x[:-1]) * w[1] * w[0]
+
+    mapping = {}
+    if hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+        mapping[torch.ops.mkldnn._linear_pointwise] = packed_linear
     aten = torch.ops.aten
     ops = {"_scaled_dot_product_flash_attention_for_cpu": forward,
            "_scaled_dot_product_flash_attention_for_cpu_backward": backward}
-    return {getattr(aten, name): f for name, f in ops.items() if hasattr(aten, name)}
+    return {**mapping, **{getattr(aten, name): f for name, f in ops.items() if hasattr(aten, name)}}
 
 
 def matmul_params(model) -> tuple[int, int]:
@@ -188,7 +197,7 @@ def run_steps(s: dict, model_dir: Path, out_dir: Path, precision: str, steps: in
         undo = patched(meter)
         for k in range(steps + 2):
             meter.seconds.clear()
-            counter = FlopCounterMode(display=False, custom_mapping=sdpa_mapping()) if k == steps + 1 else None
+            counter = FlopCounterMode(display=False, custom_mapping=flop_mapping()) if k == steps + 1 else None
             meter.counter = counter
             t0 = time.perf_counter()
             with counter if counter is not None else contextlib.nullcontext():

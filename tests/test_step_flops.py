@@ -42,14 +42,17 @@ def hand_count(prompt_lens: list[int], group_size: int, new_tokens: int) -> tupl
     return ref, update
 
 
-def test_counted_flops_equal_the_hand_count(bench, model_dir, tmp_path, one_thread):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_counted_flops_equal_the_hand_count(bench, model_dir, tmp_path, one_thread, precision):
     """P = 2 prompts x G = 2, 4 new tokens, micro-batches of 1: the counted step's reference forward and update
-    FLOPs equal the hand count within TOL; the rollout's counted FLOPs (less attention) equal 2 N tokens."""
+    FLOPs equal the hand count within TOL; the rollout's counted FLOPs (less attention) equal 2 N tokens. bf16
+    (mixed precision): the same counts through the lean forward and the bf16 decoder (oneDNN's packed linear
+    on CPU, which torch's counter does not list)."""
     from r1kit.models import load_tokenizer
 
     gvt = load_benchmark("grpo_vs_trl")
     s = {**gvt.SETTINGS, **TINY}
-    res = bench.run_steps(s, model_dir, tmp_path / "run", "fp32", steps=1, threads=1)
+    res = bench.run_steps(s, model_dir, tmp_path / "run", precision, steps=1, threads=1)
     prompts, _ = gvt.shared_prompts(model_dir, s)
     prompt_lens = [len(ids) for ids in load_tokenizer(str(model_dir))(prompts, add_special_tokens=False)["input_ids"]]
     assert res["rollout_shape"] == (2, max(prompt_lens), 4, 4)
@@ -62,6 +65,9 @@ def test_counted_flops_equal_the_hand_count(bench, model_dir, tmp_path, one_thre
     assert counted["other"] == 0  # rewards and advantages: no matmuls
     ana = bench.analytic(res)  # the script's own cross-check, exact here (no shared-prefix pass)
     for p in ("rollout", "ref_old_logp", "update"):
+        if ana[p] is None:  # the lean forward runs no modules for the script's hooks to count tokens in
+            assert precision == "bf16" and p != "rollout"
+            continue
         assert counted[p] - bench.attention(res["flops"][p]) == pytest.approx(ana[p], rel=TOL)
     assert len(res["times"]) == 1 and all(res["times"][0][p] > 0 for p in ("rollout", "ref_old_logp", "update"))
     assert res["times"][0]["step"] == pytest.approx(sum(res["times"][0][p] for p in bench.PHASES))
