@@ -64,9 +64,10 @@ def onednn_packed() -> bool:
     torch.compile's CPU freezing uses them): a weight reordered once per generate call into the blocked layout
     the bf16 kernel reads, instead of at every matmul. Measured on a 2-core Sapphire Rapids CPU (torch 2.13,
     1 thread, 32 rows): 1.4-1.7x F.linear per projection, rollout of the 4.1M benchmark model 8453 -> 9609
-    tokens/s. False (F.linear then) where torch lacks the ops or they disagree with F.linear on a probe."""
-    try:
-        if not torch.backends.mkldnn.is_available():
+    tokens/s. False (F.linear then) where torch or the CPU lacks them (oneDNN's bf16 needs AVX-512) or they
+    disagree with F.linear on a probe."""
+    try:  # the CPU check first: where oneDNN has no bf16 kernels the ops must not even be tried
+        if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
             return False
         g = torch.Generator().manual_seed(0)
         x = torch.randn(3, 2, 16, generator=g).bfloat16()
