@@ -79,12 +79,17 @@ def completion_logprobs(model, prompt_ids: Tensor, prompt_mask: Tensor, completi
     costs its own length, not the longest of the step; logp and entropy are 0 there.
     """
     first, last = used_columns(prompt_mask, completion_mask)
-    if first > 0 or last < completion_ids.shape[1]:
-        pad = (0, completion_ids.shape[1] - last)
-        logp, entropy = completion_logprobs(model, prompt_ids[:, first:], prompt_mask[:, first:],
-                                            completion_ids[:, :last], completion_mask[:, :last], temperature,
-                                            with_entropy, weights)
-        return F.pad(logp, pad), None if entropy is None else F.pad(entropy, pad)
+    logp, entropy = _used_logprobs(model, prompt_ids[:, first:], prompt_mask[:, first:], completion_ids[:, :last],
+                                   completion_mask[:, :last], temperature, with_entropy, weights)
+    pad = (0, completion_ids.shape[1] - last)
+    if pad[1]:
+        logp, entropy = F.pad(logp, pad), None if entropy is None else F.pad(entropy, pad)
+    return logp, entropy
+
+
+def _used_logprobs(model, prompt_ids: Tensor, prompt_mask: Tensor, completion_ids: Tensor, completion_mask: Tensor,
+                   temperature: float, with_entropy: bool, weights) -> tuple[Tensor, Tensor | None]:
+    """completion_logprobs on rows whose every column is used by some row (`used_columns` already applied)."""
     B, Lp = prompt_ids.shape
     Lc = completion_ids.shape[1]
     plen = prompt_mask.long().sum(1)                                                  # (B,)
