@@ -316,19 +316,6 @@ def parse_args(argv=None):
     return args
 
 
-def batch_sizes(text: str) -> list[int]:
-    """'1,8,32' -> [1, 8, 32]; R1kitError unless comma-separated integers >= 1."""
-    from r1kit.errors import R1kitError
-
-    try:
-        sizes = [int(b) for b in text.split(",")]
-    except ValueError:
-        sizes = []
-    if not sizes or min(sizes) < 1:
-        raise R1kitError(f"--batches must be comma-separated integers >= 1, got {text!r}")
-    return sizes
-
-
 def main(argv=None) -> int:
     import torch
 
@@ -337,6 +324,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         fail_if_unusable(args.device)
+        from rollout_vs_generate import batch_sizes
+
         args.batches = batch_sizes(args.batches)
         if min(args.new_tokens, args.repeats, args.steps, args.prompts, args.group, args.micro_batch) < 1:
             raise R1kitError("--new-tokens, --repeats, --steps, --prompts, --group and --micro-batch must be >= 1")

@@ -27,6 +27,7 @@ import time
 
 import torch
 
+from r1kit.errors import R1kitError
 from r1kit.rollout import RolloutEngine, SamplingParams
 
 SHAPES = {256: (4, 2, 1024), 512: (8, 4, 1536)}  # hidden -> heads, kv heads, intermediate (the shapes TRL's GRPO step was timed on)
@@ -127,6 +128,17 @@ def scenarios(args, model, tokenizer):
     }
 
 
+def batch_sizes(text: str) -> list[int]:
+    """'1,8,32' -> [1, 8, 32]; R1kitError unless comma-separated integers >= 1."""
+    try:
+        sizes = [int(b) for b in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise R1kitError(f"--batches must be comma-separated integers >= 1, got {text!r}")
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hidden", type=int, default=256)
@@ -143,9 +155,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     try:
-        args.batches = [int(b) for b in args.batches.split(",")]
-    except ValueError:
-        parser.error(f"--batches must be comma-separated integers, got {args.batches!r}")
+        args.batches = batch_sizes(args.batches)
+    except R1kitError as e:
+        parser.error(str(e))
     if args.threads:
         torch.set_num_threads(args.threads)
     shapes = [(args.hidden, args.layers)] + ([(512, 8)] if args.also_25m else [])
