@@ -66,10 +66,11 @@ def test_micro_batches_accumulate_to_the_full_batch_gradient(tiny_model_dir, mon
                 assert (g - ref).norm() / ref.norm() < 1e-5, (agg, m)
 
 
-def test_zero_advantage_rows_skip_the_update_and_change_nothing(tiny_model_dir):
+def test_zero_advantage_rows_skip_the_update_and_change_nothing(tiny_model_dir, monkeypatch):
     """beta = 0: rows of zero advantage run no forward, yet the gradient (all three losses, both normalisers) is
     the one with every row in; they still count in the token normaliser. skipped_frac says how many were left
     out; with every advantage zero the optimizer still steps on zero gradients (AdamW's moments move it)."""
+    from r1kit import algo
     from r1kit.train import update
 
     torch.manual_seed(3)
@@ -84,33 +85,29 @@ def test_zero_advantage_rows_skip_the_update_and_change_nothing(tiny_model_dir):
         rows_run.append(prompt_ids.shape[0])
         return real(model, prompt_ids, *a, **k)
 
-    update.completion_logprobs = counting
-    try:
-        for loss in ("grpo", "cispo", "gspo"):
-            for aggregation in ("token_mean", "seq_mean"):
-                grads = []
-                for advantages in (torch.tensor([1.0, 0.0, -0.5, 0.0]), None):
-                    model = load_model(str(tiny_model_dir))
-                    cfg = GRPORunConfig()
-                    cfg.grpo.loss, cfg.grpo.aggregation, cfg.optim.micro_batch_size = loss, aggregation, 1
-                    batch = Batch(prompt, prompt_mask, completion, mask, old,
-                                  torch.tensor([1.0, 0.0, -0.5, 0.0]), None)
-                    rows_run.clear()
-                    if advantages is None:  # the reference: every row in, through the same code
-                        stats = update.accumulate_update(
-                            model, batch, cfg, torch.optim.SGD(model.parameters(), lr=0.0),
-                            lambda mb, idx, logp: __import__("r1kit").algo.LOSSES[loss](
-                                logp, mb.old_logp, None, mb.advantages, mb.completion_mask, beta=0.0,
-                                aggregation=aggregation, max_len=5), by_tokens=aggregation == "token_mean"
-                            and loss != "gspo")
-                        assert sum(rows_run) == 4 and "skipped_frac" not in stats
-                    else:
-                        stats = policy_update(model, batch, cfg, torch.optim.SGD(model.parameters(), lr=0.0))
-                        assert sum(rows_run) == 2 and stats["skipped_frac"] == 0.5
-                    grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
-                assert (grads[0] - grads[1]).norm() <= 1e-6 * grads[1].norm(), (loss, aggregation)
-    finally:
-        update.completion_logprobs = real
+    monkeypatch.setattr(update, "completion_logprobs", counting)
+    for loss in ("grpo", "cispo", "gspo"):
+        for aggregation in ("token_mean", "seq_mean"):
+            grads = []
+            for every_row in (False, True):
+                model = load_model(str(tiny_model_dir))
+                cfg = GRPORunConfig()
+                cfg.grpo.loss, cfg.grpo.aggregation, cfg.optim.micro_batch_size = loss, aggregation, 1
+                batch = Batch(prompt, prompt_mask, completion, mask, old, torch.tensor([1.0, 0.0, -0.5, 0.0]), None)
+                opt = torch.optim.SGD(model.parameters(), lr=0.0)
+                rows_run.clear()
+                if every_row:  # the reference: every row in, through the same code
+                    loss_of = lambda mb, idx, logp: algo.LOSSES[loss](logp, mb.old_logp, None, mb.advantages,
+                                                                      mb.completion_mask, beta=0.0,
+                                                                      aggregation=aggregation, max_len=5)
+                    stats = update.accumulate_update(model, batch, cfg, opt, loss_of,
+                                                     by_tokens=aggregation == "token_mean" and loss != "gspo")
+                    assert sum(rows_run) == 4 and "skipped_frac" not in stats
+                else:
+                    stats = policy_update(model, batch, cfg, opt)
+                    assert sum(rows_run) == 2 and stats["skipped_frac"] == 0.5
+                grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+            assert (grads[0] - grads[1]).norm() <= 1e-6 * grads[1].norm(), (loss, aggregation)
     model = load_model(str(tiny_model_dir))
     before = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
