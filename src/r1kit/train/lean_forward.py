@@ -103,7 +103,7 @@ def _layer(x: Tensor, w: Layer, cfg, cos: Tensor, sin: Tensor, past: tuple[Tenso
     h = rms_norm(x, w.ln1, cfg.rms_norm_eps).to(dtype)
     qk, v = F.linear(h, w.w_qkv, w.b_qkv).float().split([(nh + nkv) * D, nkv * D], dim=-1)
     qk = rotate(qk.view(B, T, nh + nkv, D).transpose(1, 2), cos, sin)                   # (B, nh + nkv, T, D)
-    q, k = qk[:, :nh], qk[:, nh:]                                                       # (B, nh | nkv, T, D)
+    q, k = qk.split([nh, nkv], dim=1)                                                   # (B, nh | nkv, T, D)
     v = v.view(B, T, nkv, D).transpose(1, 2)
     keys, values = k, v
     if past is not None:
