@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -65,6 +66,34 @@ def record_streams(batcher) -> list:
 
     batcher.submit = spy
     return streams
+
+
+@contextlib.contextmanager
+def tiny_live_server(model_dir):
+    """A LiveServer over the real Batcher (max_batch 4) and the model at model_dir. Yields (server, batcher,
+    tokenizer, streams); `streams` is record_streams' list. torch runs one intra-op thread meanwhile: on a small
+    shared CPU, its default pool makes each step of a tiny model ~100x slower when run from the batcher's thread
+    (the threads spin waiting on each other). The thread count is restored afterwards."""
+    import torch
+
+    from r1kit.models import load_model, load_tokenizer
+    from r1kit.serve.app import create_app
+    from r1kit.serve.batcher import Batcher
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        tokenizer = load_tokenizer(model_dir)
+        batcher = Batcher(load_model(model_dir), tokenizer, max_batch=4, max_queue=16)
+        streams = record_streams(batcher)
+        batcher.start()
+        try:
+            with LiveServer(create_app(batcher, tokenizer, model_name="tiny")) as server:
+                yield server, batcher, tokenizer, streams
+        finally:
+            batcher.close()
+    finally:
+        torch.set_num_threads(threads)
 
 
 class Served:

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from tests.serve.conftest import LiveServer, record_streams
+from tests.serve.conftest import tiny_live_server
 
 CHAT = [{"role": "user", "content": "What is 2 + 3?"}]
 SPECIAL = ("<|endoftext|>", "<|pad|>", "<|User|>", "<|Assistant|>")  # a random model may emit invalid UTF-8
@@ -17,23 +17,9 @@ SPECIAL = ("<|endoftext|>", "<|pad|>", "<|User|>", "<|Assistant|>")  # a random 
 def tiny(tiny_model_dir):
     from openai import OpenAI
 
-    from r1kit.models import load_model, load_tokenizer
-    from r1kit.serve.app import create_app
-    from r1kit.serve.batcher import Batcher
-
-    # One intra-op thread: on a small shared CPU, torch's default pool makes each step of this tiny model
-    # ~100x slower when run from the batcher's thread (threads spin waiting on each other).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    tokenizer = load_tokenizer(tiny_model_dir)
-    batcher = Batcher(load_model(tiny_model_dir), tokenizer, max_batch=4, max_queue=16)
-    streams = record_streams(batcher)
-    batcher.start()
-    with LiveServer(create_app(batcher, tokenizer, model_name="tiny")) as server:
+    with tiny_live_server(tiny_model_dir) as (server, batcher, _, streams):
         client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)
         yield server, batcher, client, streams
-    batcher.close()
-    torch.set_num_threads(threads)
 
 
 def wait_idle(batcher, timeout=10.0):

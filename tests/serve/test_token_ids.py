@@ -6,29 +6,15 @@ import json
 import httpx
 import pytest
 
-from tests.serve.conftest import LiveServer, record_streams
+from tests.serve.conftest import tiny_live_server
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
     """A live server over the real batcher and the tiny qwen2; `streams` records each request's token ids."""
-    import torch
-
-    from r1kit.models import load_model, load_tokenizer
-    from r1kit.serve.app import create_app
-    from r1kit.serve.batcher import Batcher
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    tokenizer = load_tokenizer(tiny_model_dir)
-    batcher = Batcher(load_model(tiny_model_dir), tokenizer, max_batch=4, max_queue=16)
-    streams = record_streams(batcher)
-    batcher.start()
-    with LiveServer(create_app(batcher, tokenizer, model_name="tiny")) as server:
+    with tiny_live_server(tiny_model_dir) as (server, _, tokenizer, streams):
         with httpx.Client(base_url=server.url, timeout=60) as http:
             yield http, tokenizer, streams
-    batcher.close()
-    torch.set_num_threads(threads)
 
 
 def ids_of(names: list[str]) -> list[int]:
