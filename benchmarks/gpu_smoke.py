@@ -190,7 +190,12 @@ def parse_args(argv=None):
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for key, value in (TINY_RUN if args.tiny else FULL_RUN).items():
+    return with_preset(args, TINY_RUN if args.tiny else FULL_RUN)
+
+
+def with_preset(args, preset: dict):
+    """args with every option left unset (None) taken from `preset` (the --tiny or the full sizes)."""
+    for key, value in preset.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args

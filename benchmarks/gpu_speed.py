@@ -293,7 +293,7 @@ def run(args) -> dict:
 
 
 def parse_args(argv=None):
-    from gpu_smoke import QWEN_VOCAB
+    from gpu_smoke import QWEN_VOCAB, with_preset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", help="cuda, cuda:N, or cpu (with --tiny: the CI path)")
@@ -310,10 +310,7 @@ def parse_args(argv=None):
     p.add_argument("--peak-sizes", default="1024,2048", help="CPU only: n of the n x n bf16 mm peak")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args(argv)
-    for key, value in (TINY if args.tiny else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return with_preset(args, TINY if args.tiny else FULL)
 
 
 def main(argv=None) -> int:
